@@ -1,0 +1,35 @@
+"""gunicorn configuration: `python -m app` and the image load this module in the master."""
+
+import os
+
+from app.draining import DRAINING, drain_on_sigterm
+from app.settings import Settings
+
+settings = Settings.from_env(os.environ)
+
+bind = f"{settings.host}:{settings.port}"
+workers = settings.workers
+# Threads give keep-alive support, which clients and the Service's connection reuse rely on.
+worker_class = "gthread"
+threads = 4
+keepalive = 5
+graceful_timeout = settings.graceful_timeout
+timeout = 30
+loglevel = settings.log_level
+accesslog = None  # the app writes one structured line per request itself
+errorlog = "-"
+proc_name = "app"
+# gunicorn's control socket lives in $HOME, which is read-only in the image and shared by
+# every server on a machine; nothing here uses it.
+control_socket_disable = True
+
+
+def when_ready(server):
+    drain_on_sigterm(server, settings.drain_seconds)
+
+
+def pre_request(worker, req):
+    # While draining, answer with "Connection: close" so keep-alive clients reconnect and the
+    # Service sends their next request to a pod that is not going away.
+    if DRAINING.is_set():
+        req.force_close()

@@ -1,0 +1,1 @@
+"""Render the kustomize overlays and check the zero-downtime contract they encode."""

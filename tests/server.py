@@ -1,0 +1,81 @@
+"""Start `python -m app` (or the naive fixture app) as a real process on loopback."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """A gunicorn master started with `python -m MODULE`, its output kept in files."""
+
+    def __init__(self, module: str, log_dir: Path, host: str = "127.0.0.1", **env: str):
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self.log_dir = log_dir
+        self.workers = int(env.get("WEB_CONCURRENCY", "2"))
+        environ = {**os.environ, "HOST": host, "PORT": str(self.port), **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env=environ,
+            stdout=(log_dir / "stdout.log").open("w"),
+            stderr=(log_dir / "stderr.log").open("w"),
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float = 15.0) -> float:
+        """Poll until /ready answers 200 and every worker is forked; return the seconds taken."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.stderr()}")
+            try:
+                ready = requests.get(self.url + "/ready", timeout=1).status_code == 200
+                if ready and len(self.worker_pids()) == self.workers:
+                    return time.monotonic() - started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.url}/ready not 200 within {timeout}s: {self.stderr()}")
+
+    def worker_pids(self) -> set[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        return {int(pid) for pid in children.split()}
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int | None:
+        """Return the exit code, or None if the process is still running after `timeout`."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr(self) -> str:
+        return (self.log_dir / "stderr.log").read_text()
+
+    def stdout(self) -> str:
+        return (self.log_dir / "stdout.log").read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

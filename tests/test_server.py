@@ -1,0 +1,117 @@
+"""The real server: `python -m app` under gunicorn, real signals, real sockets on loopback."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.drain_harness import check_drain
+from tests.server import REPO
+
+DRAIN = 2.5
+GRACEFUL = 3
+TIMINGS = {"DRAIN_SECONDS": str(DRAIN), "GRACEFUL_TIMEOUT": str(GRACEFUL), "WEB_CONCURRENCY": "2"}
+
+
+def wait_for_ready_status(server, status: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if requests.get(server.url + "/ready", timeout=5).status_code == status:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_drain_loses_no_request(start_server):
+    server = start_server("app", APP_VERSION="v1", **TIMINGS)
+    report = check_drain(server, drain_seconds=DRAIN, graceful_timeout=GRACEFUL)
+    assert report.problems == []
+    assert report.status_requests > 20 and report.keepalive_requests > 20
+
+
+def test_the_same_check_fails_on_the_naive_design(start_server):
+    server = start_server("naive", APP_VERSION="v1", **TIMINGS)
+    report = check_drain(server, drain_seconds=DRAIN, graceful_timeout=GRACEFUL)
+    problems = "\n".join(report.problems)
+    assert "request in flight at SIGTERM was cut" in problems
+    assert "never sent 'Connection: close'" in problems
+
+
+def test_ready_turns_503_in_every_worker_and_status_keeps_serving(start_server):
+    server = start_server("app", APP_VERSION="v7", DRAIN_SECONDS="30", WEB_CONCURRENCY="3")
+    workers = {str(pid) for pid in server.worker_pids()}
+    server.signal(signal.SIGTERM)
+    assert wait_for_ready_status(server, 503, within=1.0)
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while seen != workers and time.monotonic() < deadline:
+        response = requests.get(server.url + "/ready", headers={"Connection": "close"}, timeout=5)
+        assert (response.status_code, response.text) == (503, "draining\n")
+        seen.add(response.headers["X-Worker-Pid"])
+    assert seen == workers
+    status = requests.get(server.url + "/status", timeout=5)
+    assert (status.status_code, status.text) == (200, "OK v7\n")
+    assert status.headers["Connection"] == "close"
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+    server.signal(signal.SIGINT)
+    assert server.wait(timeout=10) is not None
+
+
+def test_second_sigterm_during_the_drain_stops_gracefully_at_once(start_server):
+    server = start_server("app", DRAIN_SECONDS="60", GRACEFUL_TIMEOUT="5")
+    server.signal(signal.SIGTERM)
+    assert wait_for_ready_status(server, 503, within=1.0)
+    server.signal(signal.SIGTERM)
+    assert server.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])
+def test_sigint_and_sigquit_stop_quickly_without_draining(start_server, signum):
+    server = start_server("app", DRAIN_SECONDS="60", GRACEFUL_TIMEOUT="60")
+    server.signal(signum)
+    assert server.wait(timeout=10) == 0
+
+
+def test_access_log_is_one_json_line_per_request(start_server):
+    server = start_server("app", APP_VERSION="v3", HOSTNAME="web-abc")
+    requests.get(server.url + "/status", timeout=5)
+    requests.get(server.url + "/missing", timeout=5)
+    server.signal(signal.SIGINT)
+    server.wait(timeout=10)
+    lines = [line for line in server.stdout().splitlines() if '"request"' in line]
+    assert any(
+        '"path": "/status", "status": 200' in line and '"pod": "web-abc"' in line for line in lines
+    )
+    assert any('"path": "/missing", "status": 404' in line for line in lines)
+    assert not any('"path": "/ready"' in line for line in lines)  # probes log at debug level
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("WEB_CONCURRENCY", "0"),
+        ("DRAIN_SECONDS", "-1"),
+        ("GRACEFUL_TIMEOUT", "soon"),
+        ("APP_VERSION", "v 1"),
+        ("LOG_LEVEL", "loud"),
+    ],
+)
+def test_invalid_setting_refuses_to_start_naming_the_variable(name, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", name: value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"app: invalid setting: {name} ")
+    assert repr(value) in lines[0] or value in lines[0]
