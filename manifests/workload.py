@@ -1,0 +1,91 @@
+"""Read the values that decide how a rendered Deployment rolls out and shuts down."""
+
+import math
+import re
+
+SERVING_PORT_NAME = "http"
+PROBE_TIMING_FIELDS = (
+    "initialDelaySeconds",
+    "periodSeconds",
+    "timeoutSeconds",
+    "successThreshold",
+    "failureThreshold",
+)
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def pod_spec(deployment: dict) -> dict:
+    return deployment.get("spec", {}).get("template", {}).get("spec", {})
+
+
+def pod_labels(deployment: dict) -> dict:
+    return deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+
+
+def containers(deployment: dict) -> list[dict]:
+    return pod_spec(deployment).get("containers") or []
+
+
+def container_field(container: dict, field: str = "") -> str:
+    path = f"spec.template.spec.containers[{container.get('name')}]"
+    return f"{path}.{field}" if field else path
+
+
+def serving_port(container: dict) -> dict | None:
+    """The container port named "http", the one the Service and the probes use."""
+    for port in container.get("ports") or []:
+        if port.get("name") == SERVING_PORT_NAME:
+            return port
+    return None
+
+
+def serving_container(deployment: dict) -> dict | None:
+    return next((c for c in containers(deployment) if serving_port(c)), None)
+
+
+def env_value(container: dict, name: str) -> str | None:
+    for variable in container.get("env") or []:
+        if variable.get("name") == name:
+            return variable.get("value")
+    return None
+
+
+def env_seconds(container: dict, name: str) -> float | None:
+    try:
+        return float(env_value(container, name))
+    except (TypeError, ValueError):
+        return None
+
+
+def prestop_seconds(container: dict) -> float | None:
+    """How long preStop delays SIGTERM: the sleep action, or an exec `sleep N`."""
+    prestop = container.get("lifecycle", {}).get("preStop") or {}
+    if "sleep" in prestop:
+        return float(prestop["sleep"].get("seconds", 0))
+    command = prestop.get("exec", {}).get("command") or []
+    match = re.search(r"(?:^|[\s/])sleep\s+(\d+(?:\.\d+)?)$", " ".join(command))
+    return float(match.group(1)) if match else None
+
+
+def probe_port_matches(port, container_port: dict) -> bool:
+    if isinstance(port, str):
+        return port == container_port.get("name")
+    return port == container_port.get("containerPort")
+
+
+def resolve_rolling_value(value, replicas: int, round_up: bool) -> int:
+    """maxSurge/maxUnavailable as Kubernetes resolves them: percentages of the replica count,
+    rounded up for maxSurge and down for maxUnavailable."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = int(value[:-1]) * replicas / 100
+        return math.ceil(share) if round_up else math.floor(share)
+    return int(value)
+
+
+def image_parts(image: str) -> tuple[str, str | None, str | None]:
+    """Split an image reference into repository, tag and digest."""
+    name, _, digest = image.partition("@")
+    repository, tag = name, None
+    if ":" in name.rsplit("/", 1)[-1]:
+        repository, tag = name.rsplit(":", 1)
+    return repository, tag, digest or None

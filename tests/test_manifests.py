@@ -1,0 +1,426 @@
+"""The kustomize overlays render, validate strictly and keep the zero-downtime contract;
+deliberately broken copies are rejected with the right message."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from manifests.invariants import check_overlays
+from manifests.overlays import REPOSITORY_ROOT, Overlay, load_overlays
+from manifests.schema import NEWEST_KUBERNETES, schema_problems
+from manifests.workload import image_parts, prestop_seconds, resolve_rolling_value
+
+DEPLOYMENT = "Deployment/zero-downtime-app"
+CONTAINER = "spec.template.spec.containers[app]"
+# The ECR repository the overlays name: a placeholder until a user sets their own, in both.
+REPOSITORY = yaml.safe_load((REPOSITORY_ROOT / "overlays/v1/kustomization.yaml").read_text())[
+    "images"
+][0]["newName"]
+
+
+def copy_manifests(destination: Path) -> Path:
+    for directory in ("base", "overlays"):
+        shutil.copytree(REPOSITORY_ROOT / directory, destination / directory)
+    return destination
+
+
+def edit(path: Path, change) -> None:
+    """Load a one-document YAML file, let `change` mutate it, write it back."""
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def container(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def all_problems(root: Path) -> list[str]:
+    overlays = load_overlays(root)
+    problems = check_overlays(overlays)
+    for overlay in overlays:
+        problems += schema_problems(overlay)
+    return [str(problem) for problem in problems]
+
+
+@pytest.fixture(scope="module")
+def overlays() -> list[Overlay]:
+    return load_overlays()
+
+
+def deployment_of(overlay: Overlay) -> dict:
+    (deployment,) = overlay.of_kind("Deployment")
+    return deployment
+
+
+def test_both_overlays_render_the_same_resources(overlays):
+    assert [overlay.name for overlay in overlays] == ["overlays/v1", "overlays/v2"]
+    names = [sorted((r["kind"], r["metadata"]["name"]) for r in o.resources) for o in overlays]
+    assert names[0] == names[1]
+    assert {kind for kind, _ in names[0]} == {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+    }
+
+
+def test_the_overlays_keep_every_invariant(overlays):
+    assert [str(problem) for problem in check_overlays(overlays)] == []
+
+
+def test_the_overlays_validate_strictly_for_the_oldest_and_newest_kubernetes(overlays):
+    assert [str(p) for overlay in overlays for p in schema_problems(overlay)] == []
+
+
+def test_the_newest_supported_kubernetes_is_the_newest_schema_shipped():
+    assert kubernetes_validate.latest_version().startswith(NEWEST_KUBERNETES + ".")
+
+
+def test_kubernetes_older_than_the_oldest_supported_rejects_the_prestop_sleep(overlays):
+    problems = [str(p) for p in schema_problems(overlays[0], versions=("1.28",))]
+    assert problems == [
+        f"overlays/v1: {DEPLOYMENT}: spec.template.spec.containers.0.lifecycle.preStop:"
+        " invalid for Kubernetes 1.28: Additional properties are not allowed"
+        " ('sleep' was unexpected)"
+    ]
+
+
+def image_entry(overlay_dir: Path) -> dict:
+    (entry,) = yaml.safe_load((overlay_dir / "kustomization.yaml").read_text())["images"]
+    return entry
+
+
+def test_each_overlay_runs_the_image_its_kustomization_sets(overlays):
+    for overlay in overlays:
+        entry = image_entry(REPOSITORY_ROOT / overlay.name)
+        digest = f"@{entry['digest']}" if "digest" in entry else ""
+        expected = f"{REPOSITORY}:{entry['newTag']}{digest}"
+        assert container(deployment_of(overlay))["image"] == expected
+
+
+def test_the_shutdown_chain_fits_in_the_grace_period(overlays):
+    deployment = deployment_of(overlays[0])
+    app = container(deployment)
+    env = {variable["name"]: variable["value"] for variable in app["env"]}
+    chain = prestop_seconds(app) + float(env["DRAIN_SECONDS"]) + float(env["GRACEFUL_TIMEOUT"])
+    assert chain < deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert "APP_VERSION" not in env
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_an_overlay_sets_only_the_image_as_kustomize_edit_set_image_writes_it(version):
+    path = REPOSITORY_ROOT / "overlays" / version / "kustomization.yaml"
+    kustomization = yaml.safe_load(path.read_text())
+    entry = image_entry(path.parent)
+    del kustomization["images"]
+    assert kustomization == {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["../../base"],
+    }
+    assert entry["name"] == "zero-downtime-app"
+    assert entry["newName"] == REPOSITORY
+    assert re.fullmatch(r"public\.ecr\.aws/[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._/-]*", REPOSITORY)
+    assert set(entry) <= {"name", "newName", "newTag", "digest"}
+    # The layout `kustomize edit set image` writes (images last, an unindented list), so a
+    # release commit is a one-line diff.
+    images = path.read_text().split("\nimages:\n")[1]
+    assert images.startswith("- ")
+    assert all(line.startswith("  ") for line in images.splitlines()[1:])
+
+
+def test_every_checkov_skip_gives_its_reason():
+    lines = (REPOSITORY_ROOT / ".checkov.yaml").read_text().splitlines()
+    skips = [line for line in lines if re.match(r"- CKV", line)]
+    assert skips
+    for line in skips:
+        assert re.fullmatch(r"- CKV2?_K8S_\d+  # \S.{20,}", line), line
+
+
+@pytest.mark.parametrize(
+    ("value", "replicas", "round_up", "expected"),
+    [(1, 3, True, 1), ("25%", 3, True, 1), ("25%", 3, False, 0), ("25%", 4, False, 1)],
+)
+def test_rolling_update_percentages_round_like_kubernetes(value, replicas, round_up, expected):
+    assert resolve_rolling_value(value, replicas, round_up) == expected
+
+
+def test_image_references_split_into_repository_tag_and_digest():
+    assert image_parts("registry:5000/a/b:v2@sha256:ab") == ("registry:5000/a/b", "v2", "sha256:ab")
+    assert image_parts("registry:5000/a/b") == ("registry:5000/a/b", None, None)
+
+
+@pytest.mark.parametrize(
+    ("command", "seconds"),
+    [(["sleep", "5"], 5), (["/bin/sh", "-c", "sleep 7"], 7), (["/bin/true"], None)],
+)
+def test_an_exec_prestop_sleep_is_understood(command, seconds):
+    assert prestop_seconds({"lifecycle": {"preStop": {"exec": {"command": command}}}}) == seconds
+
+
+def set_path(path: str, value):
+    """A change that sets a dotted path (list items by index) in a document."""
+
+    def change(document):
+        *parents, last = path.split(".")
+        node = document
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+
+    return change
+
+
+APP = "spec.template.spec.containers.0"
+BOTH = ("overlays/v1", "overlays/v2")
+V2 = ("overlays/v2",)
+
+# (file to break, change, the problem reported for each overlay in `overlays`, overlays)
+BROKEN = {
+    "readiness-on-healthz": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.readinessProbe.httpGet.path", "/healthz"),
+        f"{DEPLOYMENT}: {CONTAINER}.readinessProbe.httpGet.path: is '/healthz', must be '/ready'"
+        " (the endpoint that turns 503 when draining starts)",
+        BOTH,
+    ),
+    "liveness-on-ready": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.livenessProbe.httpGet.path", "/ready"),
+        f"{DEPLOYMENT}: {CONTAINER}.livenessProbe.httpGet.path: must not be '/ready':"
+        " a draining pod would be restarted; use '/healthz'",
+        BOTH,
+    ),
+    "probe-on-another-port": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.readinessProbe.httpGet.port", 9090),
+        f"{DEPLOYMENT}: {CONTAINER}.readinessProbe.httpGet.port: 9090 is not the container"
+        " port ('http', 8080)",
+        BOTH,
+    ),
+    "probe-timing-left-to-defaults": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.livenessProbe.periodSeconds", None),
+        f"{DEPLOYMENT}: {CONTAINER}.livenessProbe: timing left to defaults: set periodSeconds",
+        BOTH,
+    ),
+    "no-prestop": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.lifecycle", None),
+        f"{DEPLOYMENT}: {CONTAINER}.lifecycle.preStop: missing: a sleep must cover endpoint"
+        " propagation before SIGTERM",
+        BOTH,
+    ),
+    "grace-period-too-short": (
+        "base/deployment.yaml",
+        set_path("spec.template.spec.terminationGracePeriodSeconds", 30),
+        f"{DEPLOYMENT}: spec.template.spec.terminationGracePeriodSeconds: 30 s does not cover"
+        " preStop 5 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin = 35 s",
+        BOTH,
+    ),
+    "version-in-env": (
+        "base/deployment.yaml",
+        lambda d: container(d)["env"].append({"name": "APP_VERSION", "value": "v1"}),
+        f"{DEPLOYMENT}: {CONTAINER}.env: APP_VERSION must not be set: the image carries its"
+        " version",
+        BOTH,
+    ),
+    "drain-left-to-the-image": (
+        "base/deployment.yaml",
+        lambda d: container(d)["env"].pop(2),
+        f"{DEPLOYMENT}: {CONTAINER}.env: DRAIN_SECONDS must be set to a value explicitly",
+        BOTH,
+    ),
+    "recreate-strategy": (
+        "base/deployment.yaml",
+        set_path("spec.strategy", {"type": "Recreate"}),
+        f"{DEPLOYMENT}: spec.strategy.type: is 'Recreate', must be RollingUpdate",
+        BOTH,
+    ),
+    "max-unavailable-1": (
+        "base/deployment.yaml",
+        set_path("spec.strategy.rollingUpdate.maxUnavailable", 1),
+        f"{DEPLOYMENT}: spec.strategy.rollingUpdate.maxUnavailable: allows 1 unavailable pod(s)"
+        " at 3 replicas, must be 0",
+        BOTH,
+    ),
+    "max-unavailable-percent-once-scaled-up": (
+        "base/deployment.yaml",
+        set_path("spec.strategy.rollingUpdate.maxUnavailable", "25%"),
+        f"{DEPLOYMENT}: spec.strategy.rollingUpdate.maxUnavailable: allows 1 unavailable pod(s)"
+        " at 4 replicas, must be 0",
+        BOTH,
+    ),
+    "one-replica-minimum": (
+        "base/horizontalpodautoscaler.yaml",
+        set_path("spec.minReplicas", 1),
+        "HorizontalPodAutoscaler/zero-downtime-app: spec.minReplicas: is 1, must be at least 2",
+        BOTH,
+    ),
+    "autoscaler-without-scale-down-stabilization": (
+        "base/horizontalpodautoscaler.yaml",
+        set_path("spec.behavior.scaleDown.stabilizationWindowSeconds", None),
+        "HorizontalPodAutoscaler/zero-downtime-app:"
+        " spec.behavior.scaleDown.stabilizationWindowSeconds: must be set so scaling down does"
+        " not fight a rollout",
+        BOTH,
+    ),
+    "budget-selects-nothing": (
+        "base/poddisruptionbudget.yaml",
+        set_path("spec.selector.matchLabels", {"app.kubernetes.io/name": "other"}),
+        "PodDisruptionBudget/zero-downtime-app: spec.selector: does not select the pods of"
+        f" {DEPLOYMENT}",
+        BOTH,
+    ),
+    "service-selects-nothing": (
+        "base/service.yaml",
+        set_path("spec.selector", {"app": "zero-downtime-app"}),
+        f"Service/zero-downtime-app: spec.selector: does not select the pods of {DEPLOYMENT}",
+        BOTH,
+    ),
+    "service-targets-another-port": (
+        "base/service.yaml",
+        set_path("spec.ports.0.targetPort", 9090),
+        "Service/zero-downtime-app: spec.ports[0].targetPort: 9090 is not the container"
+        " port 'http'",
+        BOTH,
+    ),
+    "unknown-field": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.readinesProbe", {}),
+        f"{DEPLOYMENT}: spec.template.spec.containers.0: invalid for Kubernetes 1.30:"
+        " Additional properties are not allowed ('readinesProbe' was unexpected)",
+        BOTH,
+    ),
+    "latest-tag": (
+        "overlays/v2/kustomization.yaml",
+        set_path("images.0.newTag", "latest"),
+        f"{DEPLOYMENT}: {CONTAINER}.image: '{REPOSITORY}:latest' must carry a release tag,"
+        " not latest",
+        V2,
+    ),
+    "same-tag-twice": (
+        "overlays/v2/kustomization.yaml",
+        set_path("images.0.newTag", "v1"),
+        f"{DEPLOYMENT}: {CONTAINER}.image: '{REPOSITORY}:v1' is also the image of overlays/v1:"
+        " each overlay is another release",
+        V2,
+    ),
+    "other-repository": (
+        "overlays/v2/kustomization.yaml",
+        set_path("images.0.newName", "public.ecr.aws/other/zero-downtime-app"),
+        f"{DEPLOYMENT}: {CONTAINER}.image: repository 'public.ecr.aws/other/zero-downtime-app'"
+        f" differs from '{REPOSITORY}' in overlays/v1: overlays may change only the image tag",
+        V2,
+    ),
+    "overlay-changes-more-than-the-image": (
+        "overlays/v2/kustomization.yaml",
+        set_path("replicas", [{"name": "zero-downtime-app", "count": 4}]),
+        f"{DEPLOYMENT}: spec.replicas: is 4 here but 3 in overlays/v1: overlays may change only"
+        " the image tag",
+        V2,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
+def test_a_broken_copy_is_rejected_with_the_right_message(tmp_path, case):
+    path, change, message, broken_overlays = BROKEN[case]
+    root = copy_manifests(tmp_path)
+    edit(root / path, change)
+    expected = [f"{overlay}: {message}" for overlay in broken_overlays]
+    if case == "unknown-field":  # rejected by both supported schema versions
+        expected = [f"{o}: {message.replace('1.30', v)}" for o in BOTH for v in ("1.30", "1.37")]
+    assert all_problems(root) == expected
+
+
+def checkov_path() -> str:
+    candidates = [os.environ.get("CHECKOV"), str(REPOSITORY_ROOT / ".venv-checkov/bin/checkov")]
+    found = next((c for c in candidates if c and shutil.which(c)), shutil.which("checkov"))
+    if not found:
+        pytest.skip("checkov is not installed: run `make validate` once to install it")
+    return found
+
+
+def run_cli(root: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "manifests", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **env},
+        cwd=REPOSITORY_ROOT,
+        check=False,
+    )
+
+
+def test_the_cli_summarises_each_overlay_and_fails_on_invariant_and_checkov_findings(tmp_path):
+    root = copy_manifests(tmp_path)
+    shutil.copy(REPOSITORY_ROOT / ".checkov.yaml", root)
+    writable_root = {
+        "op": "replace",
+        "path": "/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem",
+        "value": False,
+    }
+    edit(
+        root / "overlays/v2/kustomization.yaml",
+        set_path(
+            "patches",
+            [{"target": {"kind": "Deployment"}, "patch": yaml.safe_dump([writable_root])}],
+        ),
+    )
+
+    result = run_cli(root, CHECKOV=checkov_path())
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    for version in ("v1", "v2"):
+        assert f"overlays/{version}" in lines
+        assert f"  image:     {REPOSITORY}:{version}" in lines
+    assert (
+        "  shutdown:  preStop 5s -> SIGTERM -> drain 5s -> graceful stop up to 20s"
+        " -> SIGKILL at 35s" in lines
+    )
+    assert [line for line in lines if line.startswith("problem: ")] == [
+        f"problem: overlays/v2: {DEPLOYMENT}: {CONTAINER}.securityContext.readOnlyRootFilesystem:"
+        " is false here but true in overlays/v1: overlays may change only the image tag",
+        "problem: overlays/v2: Deployment.zero-downtime.zero-downtime-app: checkov CKV_K8S_22:"
+        " Use read-only filesystem for containers where possible",
+    ]
+    assert lines[-1] == "FAILED: 2 problem(s)"
+
+
+def test_the_cli_names_an_overlay_that_does_not_render(tmp_path):
+    root = copy_manifests(tmp_path)
+    edit(root / "overlays/v2/kustomization.yaml", set_path("resources", ["../../missing"]))
+
+    result = run_cli(root)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {root}/overlays/v2: kustomize failed: ")
+
+
+def test_the_cli_fails_clearly_without_checkov(tmp_path):
+    root = copy_manifests(tmp_path)
+    shutil.copy(REPOSITORY_ROOT / ".checkov.yaml", root)
+
+    result = run_cli(root, CHECKOV=str(tmp_path / "no-checkov"), PATH="/nonexistent")
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: checkov not found: set CHECKOV to its path or put it on PATH"
+        " (make validate installs it into .venv-checkov)\n"
+    )
+    assert result.stdout.splitlines()[-1] == "FAILED: 0 problem(s), checkov did not run"
