@@ -16,7 +16,7 @@ def start_server(tmp_path):
         log_dir.mkdir()
         server = ServerProcess(module, log_dir, **env)
         servers.append(server)
-        server.wait_ready()
+        server.wait_all_workers()
         return server
 
     yield start

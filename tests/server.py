@@ -41,19 +41,39 @@ class ServerProcess:
         return self.process.pid
 
     def wait_ready(self, timeout: float = 15.0) -> float:
-        """Poll until /ready answers 200 and every worker is forked; return the seconds taken."""
+        """Poll until /ready first answers 200; return the seconds taken."""
         started = time.monotonic()
-        while time.monotonic() - started < timeout:
+        self._poll_ready(lambda worker: True, timeout)
+        return time.monotonic() - started
+
+    def wait_all_workers(self, timeout: float = 15.0) -> None:
+        """Poll /ready until every worker has answered 200 once.
+
+        A worker that is forked but has not yet installed its own signal handlers still has the
+        master's, and would ignore the stop signals the tests send.
+        """
+        answered: set[int] = set()
+
+        def all_answered(worker: int) -> bool:
+            answered.add(worker)
+            return len(self.worker_pids()) == self.workers and answered >= self.worker_pids()
+
+        self._poll_ready(all_answered, timeout)
+
+    def _poll_ready(self, done, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.stderr()}")
             try:
-                ready = requests.get(self.url + "/ready", timeout=1).status_code == 200
-                if ready and len(self.worker_pids()) == self.workers:
-                    return time.monotonic() - started
+                response = requests.get(
+                    self.url + "/ready", headers={"Connection": "close"}, timeout=1
+                )
+                if response.status_code == 200 and done(int(response.headers["X-Worker-Pid"])):
+                    return
             except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.url}/ready not 200 within {timeout}s: {self.stderr()}")
+                time.sleep(0.05)
+        raise TimeoutError(f"{self.url}/ready: not every worker answered 200 within {timeout}s")
 
     def worker_pids(self) -> set[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
