@@ -1,0 +1,2 @@
+class RehearsalError(Exception):
+    """Invalid input (manifest, overlay, revision, option); the message names it."""

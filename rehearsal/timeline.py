@@ -1,0 +1,30 @@
+"""The run's clock and its event log (pod lifecycle, Service view, controller, phases)."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float  # seconds since the run started
+    source: str  # a pod name, "service", "deployment" or "rehearsal"
+    kind: str
+    detail: str = ""
+
+
+class Timeline:
+    def __init__(self, printer: Callable[[str], None] | None = None) -> None:
+        self.start = time.monotonic()
+        self.events: list[Event] = []
+        self.printer = printer
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def record(self, source: str, kind: str, detail: str = "") -> Event:
+        event = Event(round(self.now(), 3), source, kind, detail)
+        self.events.append(event)
+        if self.printer:
+            self.printer(f"{event.t:7.2f}s  {source:<28} {kind}{'  ' + detail if detail else ''}")
+        return event

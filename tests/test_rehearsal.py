@@ -1,0 +1,353 @@
+"""The rollout rehearsal: real kustomize renders of the real overlays, real server processes.
+
+Process-heavy tests scale the manifests down (2 replicas, 1 worker, short delays) through
+temporary kustomize overlays patching overlays/v1 and overlays/v2, and run a modest fixed load.
+"""
+
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rehearsal import report, strategy, variants
+from rehearsal.cli import main as cli_main
+from rehearsal.cli import rehearse_and_report
+from rehearsal.errors import RehearsalError
+from rehearsal.run import Options, Result
+from rehearsal.runtime import ProcessRuntime
+from rehearsal.sources import REPO, load_overlay, load_revision
+from rehearsal.spec import Workload
+
+V1, V2 = REPO / "overlays/v1", REPO / "overlays/v2"
+PROPAGATION = 0.5
+CONTAINER = variants.CONTAINER
+
+
+def small(
+    overlay: Path, *, pre_stop: int = 1, drain: str = "1", extra_env: dict | None = None
+) -> list[dict]:
+    """Patches that scale a real overlay down for a short test."""
+    rendered = variants.deployment(overlay)
+    env = {"WEB_CONCURRENCY": "1", "DRAIN_SECONDS": drain, "GRACEFUL_TIMEOUT": "2"}
+    return [
+        variants.put("/spec/replicas", 2),
+        variants.put("/spec/minReadySeconds", 1),
+        variants.put("/spec/template/spec/terminationGracePeriodSeconds", 15),
+        *variants.pre_stop_sleep(pre_stop),
+        *variants.env(rendered, env | (extra_env or {})),
+    ]
+
+
+def variant(tmp_path: Path, overlay: Path, ops: list[dict], name: str) -> Workload:
+    return load_overlay(variants.write(overlay, ops, tmp_path / name), f"{overlay.name}-{name}")
+
+
+def options(tmp_path: Path, **overrides) -> Options:
+    settings = {
+        "propagation_delay": PROPAGATION,
+        "propagation_jitter": 0.1,
+        "rate": 120.0,
+        "steady_seconds": 0.5,
+        "tail_seconds": 0.5,
+        "fresh_clients": 3,
+        "keepalive_clients": 3,
+        "time_limit": 90.0,
+        "out_dir": tmp_path / "out",
+        "progress": False,
+        "seed": 7,
+    }
+    return Options(**(settings | overrides))
+
+
+def rehearse(source: Workload, target: Workload, opts: Options, app: str = "app") -> Result:
+    result, _ = rehearse_and_report(source, target, ProcessRuntime(app), opts, plot=False)
+    return result
+
+
+def failures(result: Result) -> Counter:
+    return Counter(record[2] for record in result.failed)
+
+
+# -- strategy arithmetic (pure) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("replicas", "max_surge", "max_unavailable", "expected"),
+    [
+        (10, "25%", "25%", (3, 2)),  # surge rounds up, unavailable down
+        (3, "25%", "25%", (1, 0)),
+        (1, "25%", "25%", (1, 0)),
+        (4, "10%", "10%", (1, 0)),
+        (3, 1, 0, (1, 0)),
+        (5, "50%", "50%", (3, 2)),
+        (10, "0%", "5%", (0, 1)),  # both round to 0: maxUnavailable becomes 1
+        (7, 2, "100%", (2, 7)),
+        (3, "200%", 0, (6, 0)),
+    ],
+)
+def test_strategy_rounding_matches_kubernetes(replicas, max_surge, max_unavailable, expected):
+    assert strategy.resolve(max_surge, max_unavailable, replicas) == strategy.Fenceposts(*expected)
+
+
+@pytest.mark.parametrize(
+    ("max_surge", "max_unavailable", "message"),
+    [
+        (0, 0, "may not both be 0"),
+        ("0%", 0, "may not both be 0"),
+        (1, "101%", "greater than 100%"),
+    ],
+)
+def test_strategy_validation_rejects_what_kubernetes_rejects(max_surge, max_unavailable, message):
+    with pytest.raises(RehearsalError, match=message):
+        strategy.validate(max_surge, max_unavailable, "spec.strategy.rollingUpdate")
+
+
+@pytest.mark.parametrize("value", [-1, "abc", "25", "1.5%", True, 1.5])
+def test_strategy_values_must_be_integers_or_percentages(value):
+    with pytest.raises(RehearsalError, match="maxSurge"):
+        strategy.parse_int_or_percent(value, "spec.strategy.rollingUpdate.maxSurge")
+
+
+def test_waves():
+    assert strategy.Fenceposts(1, 0).waves(3) == 3
+    assert strategy.Fenceposts(1, 1).waves(3) == 2
+    assert strategy.Fenceposts(3, 2).waves(10) == 2
+
+
+# -- reading the manifests -----------------------------------------------------------------
+
+
+def test_timing_comes_from_the_rendered_deployment(tmp_path):
+    rendered = variants.deployment(V2)
+    spec = rendered["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    workload = load_overlay(V2)
+    deployment = workload.deployment
+    assert deployment.replicas == spec["replicas"]
+    assert deployment.min_ready_seconds == spec.get("minReadySeconds", 0)
+    assert deployment.progress_deadline_seconds == spec.get("progressDeadlineSeconds", 600)
+    template = deployment.template
+    assert template.version == container["image"].rsplit(":", 1)[1]
+    assert template.readiness.path == container["readinessProbe"]["httpGet"]["path"]
+    assert template.termination_grace == spec["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert workload.service.target_port == container["ports"][0]["containerPort"]
+    changed = variant(
+        tmp_path,
+        V2,
+        [
+            variants.put("/spec/minReadySeconds", 9),
+            *variants.pre_stop_sleep(7),
+            variants.put(f"{CONTAINER}/readinessProbe/periodSeconds", 4),
+        ],
+        "changed",
+    ).deployment
+    assert changed.min_ready_seconds == 9
+    assert changed.template.pre_stop.seconds == 7
+    assert changed.template.readiness.period == 4
+
+
+def test_bad_probe_port_is_named(tmp_path):
+    ops = [variants.put(f"{CONTAINER}/readinessProbe/httpGet/port", "htp")]
+    with pytest.raises(RehearsalError, match=r"readinessProbe\.httpGet\.port: 'htp'"):
+        variant(tmp_path, V2, ops, "bad-port")
+
+
+# -- rehearsals ---------------------------------------------------------------------------
+
+
+@pytest.mark.rehearsal
+def test_rollout_v1_to_v2_under_load_loses_no_request(tmp_path):
+    source = variant(tmp_path, V1, small(V1), "v1")
+    target = variant(tmp_path, V2, small(V2), "v2")
+    opts = options(tmp_path, name="ours")
+    result, summary = rehearse_and_report(source, target, ProcessRuntime("app"), opts)
+    assert result.rollout_completed is not None
+    assert failures(result) == Counter()
+    answered = Counter(record[3] for record in result.records)
+    assert set(answered) == {"v1", "v2"}
+    assert result.final_versions == ["v2", "v2"]
+    assert len(result.records) > 500
+    assert Counter(record[4] for record in result.records).keys() == {
+        "new connection",
+        "keep-alive",
+    }
+    assert summary["failed"] == 0 and summary["rollout"]["status"] == "complete"
+    assert (opts.out_dir / "ours.json").is_file() and (opts.out_dir / "ours.png").is_file()
+    assert (opts.out_dir / "ours-requests.csv").read_text().count("\n") == len(result.records) + 1
+
+
+@pytest.mark.rehearsal
+def test_the_same_harness_fails_on_the_naive_design(tmp_path):
+    def naive(overlay: Path, name: str) -> Workload:
+        ops = small(overlay)
+        ops = [op for op in ops if not op["path"].endswith("/lifecycle")]
+        return variant(tmp_path, overlay, ops + variants.naive(variants.deployment(overlay)), name)
+
+    result = rehearse(naive(V1, "naive-v1"), naive(V2, "naive-v2"), options(tmp_path), "naive")
+    assert result.rollout_completed is not None
+    assert len(result.failed) > 0
+
+
+@pytest.mark.rehearsal
+@pytest.mark.parametrize(("pre_stop", "fails"), [(1, True), (4, False)])
+def test_pre_stop_must_outlast_the_propagation_delay(tmp_path, pre_stop, fails):
+    """A pod stops accepting preStop + DRAIN_SECONDS (here 1 s) after termination starts."""
+    propagation = 3.0
+    source = variant(tmp_path, V1, small(V1, pre_stop=pre_stop), "v1")
+    target = variant(tmp_path, V2, small(V2, pre_stop=pre_stop), "v2")
+    opts = options(tmp_path, propagation_delay=propagation, propagation_jitter=0.0)
+    result = rehearse(source, target, opts)
+    assert result.rollout_completed is not None
+    if fails:
+        assert failures(result)["reset"] > 0
+    else:
+        assert failures(result) == Counter()
+
+
+@pytest.mark.rehearsal
+def test_a_v2_that_never_gets_ready_stalls_and_fails_with_v1_serving(tmp_path, capsys):
+    source = variants.write(V1, small(V1), tmp_path / "v1")
+    broken = [
+        *small(V2),
+        variants.put(f"{CONTAINER}/readinessProbe/httpGet/path", "/never-ready"),
+        variants.put("/spec/progressDeadlineSeconds", 3),
+    ]
+    target = variants.write(V2, broken, tmp_path / "v2-broken")
+    out = tmp_path / "out"
+    argv = ["--from", str(source), "--to", str(target), "--rate", "120", "--steady-seconds", "0.5"]
+    argv += ["--clients", "3", "--keepalive-clients", "3", "--propagation-delay", str(PROPAGATION)]
+    argv += ["--out", str(out), "--name", "broken", "--no-plot", "--quiet"]
+    assert cli_main(argv) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "failed: ProgressDeadlineExceeded" in "\n".join(lines)
+    assert lines[-1].startswith("v1 -> v2: ") and lines[-1].endswith(" requests, 0 failed")
+    csv_lines = (out / "broken-requests.csv").read_text().splitlines()[1:]
+    assert len(csv_lines) > 200
+    assert {line.split(",")[2:4] == ["ok", "v1"] for line in csv_lines} == {True}
+
+
+LIVENESS_FAILS_TWICE_IN_ONE_POD = """
+d={marker}
+mkdir "$d/owner" 2>/dev/null && echo "$HOSTNAME" > "$d/owner/name"
+[ "$(cat "$d/owner/name" 2>/dev/null)" = "$HOSTNAME" ] || exit 0
+n=$(cat "$d/count" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$d/count"
+[ "$n" -ge 2 ]
+"""
+
+
+@pytest.mark.rehearsal
+def test_failing_liveness_restarts_the_pod_without_touching_traffic(tmp_path):
+    """One v2 pod fails its (exec) liveness probe twice: the kubelet kills and restarts it.
+
+    Killed, a ready pod still goes preStop -> SIGTERM -> drain; its endpoint leaves once
+    readiness fails after SIGTERM (one probe period) plus the propagation delay, well inside
+    DRAIN_SECONDS, while the other pods serve.
+    """
+    marker = tmp_path / "liveness"
+    marker.mkdir()
+    command = ["sh", "-c", LIVENESS_FAILS_TWICE_IN_ONE_POD.format(marker=marker)]
+    probes = [
+        variants.put(
+            f"{CONTAINER}/livenessProbe",
+            {"exec": {"command": command}, "periodSeconds": 1, "failureThreshold": 2},
+        ),
+        variants.put(f"{CONTAINER}/readinessProbe/failureThreshold", 1),
+    ]
+    source = variant(tmp_path, V1, small(V1), "v1")
+    target = variant(tmp_path, V2, small(V2, drain="3") + probes, "v2-liveness")
+    result = rehearse(source, target, options(tmp_path, tail_seconds=4.0))
+    assert failures(result) == Counter()
+    assert result.rollout_completed is not None
+    assert [pod.restarts for pod in result.pods if pod.version == "v2"].count(1) == 1
+    assert any(e.kind == "liveness failed" for e in result.events)
+    assert sorted(row["restarts"] for row in report.pod_rows(result))[-2:] == [0, 1]
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_unknown_overlay_is_a_one_line_error(capsys):
+    assert cli_main(["--from", "overlays/v1", "--to", "overlays/nope"]) == 2
+    assert error_line(capsys) == "rehearsal: error: overlays/nope: no such overlay directory"
+
+
+def test_overlay_without_a_deployment_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    assert cli_main(["--from", str(tmp_path), "--to", "overlays/v2"]) == 2
+    assert "no Deployment in the rendered manifests" in error_line(capsys)
+
+
+def test_same_state_twice_has_nothing_to_roll_out(capsys):
+    assert cli_main(["--from", "overlays/v1", "--to", "overlays/v1", "--quiet"]) == 2
+    assert "nothing to roll out" in error_line(capsys)
+
+
+@pytest.fixture
+def history(tmp_path) -> Path:
+    """A git repository with base/ and overlays/v1, then a commit bumping the image tag."""
+    repo = tmp_path / "repo"
+    for part in ("base", "overlays/v1"):
+        shutil.copytree(REPO / part, repo / part)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+
+    def commit(message: str) -> None:
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+
+    subprocess.run([*git, "init", "-q"], check=True)
+    commit("v1")
+    kustomization = repo / "overlays/v1/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("newTag: v1", "newTag: v3"))
+    commit("release v3")
+    return repo
+
+
+def test_git_range_renders_the_overlay_at_each_revision(history):
+    before = load_revision(history, "HEAD~1", "overlays/v1")
+    after = load_revision(history, "HEAD", "overlays/v1")
+    assert (before.deployment.template.version, after.deployment.template.version) == ("v1", "v3")
+    assert before.source == "overlays/v1@HEAD~1"
+    assert before.deployment.template.template_hash != after.deployment.template.template_hash
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--from-rev", "HEAD~1", "--to-rev", "nope", "--overlay", "overlays/v1"],
+            "unknown git revision 'nope'",
+        ),
+        (
+            ["--from-rev", "HEAD~1", "--to-rev", "HEAD", "--overlay", "overlays/v9"],
+            "overlays/v9: no kustomization.yaml at revision HEAD~1",
+        ),
+        (
+            ["--from-rev", "HEAD~1", "--to-rev", "HEAD"],
+            "--from-rev, --to-rev and --overlay go together",
+        ),
+        (
+            ["--from-rev", "HEAD", "--to-rev", "HEAD", "--overlay", "overlays/v1"],
+            "nothing to roll out",
+        ),
+    ],
+)
+def test_bad_git_range_is_a_one_line_error(history, capsys, args, message):
+    assert cli_main([*args, "--repo", str(history), "--quiet"]) == 2
+    assert message in error_line(capsys)
+
+
+def test_bad_options_are_one_line_errors(capsys):
+    assert cli_main(["--rate", "-5"]) == 2
+    assert error_line(capsys) == "rehearsal: error: --rate: value out of range"
+    assert cli_main(["--app", "nosuchmodule"]) == 2
+    assert "--app: no module 'nosuchmodule'" in error_line(capsys)
