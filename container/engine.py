@@ -100,6 +100,32 @@ class Engine:
     def image_size(self, image: str) -> int:
         return int(self.command("image", "inspect", "--format", "{{.Size}}", image))
 
+    def run_args(
+        self,
+        image: str,
+        env: dict[str, str] | None = None,
+        *,
+        name: str,
+        publish: str = f"127.0.0.1::{APP_PORT}",
+        read_only: bool = True,
+        user: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> list[str]:
+        """The `run --detach` arguments (without the engine's name) for one labelled container.
+
+        `publish` is `[HOST_ADDRESS:][HOST_PORT]:CONTAINER_PORT`; with `read_only` the root
+        filesystem is read-only and only /tmp is writable (a tmpfs), as in the Kubernetes
+        manifests; `user` is `UID[:GID]` (default: the image's USER).
+        """
+        args = ["run", "--detach", "--name", name, "--label", LABEL, "--publish", publish]
+        if read_only:
+            args += ["--read-only", "--tmpfs", "/tmp"]
+        if user:
+            args += ["--user", user]
+        for key, value in (env or {}).items():
+            args += ["--env", f"{key}={value}"]
+        return [*args, *extra_args, image]
+
     def start(
         self,
         image: str,
@@ -109,19 +135,11 @@ class Engine:
         read_only: bool = True,
         extra_args: tuple[str, ...] = (),
     ) -> "Container":
-        """Start a detached container whose port 8080 is published on a free 127.0.0.1 port.
-
-        With `read_only` the root filesystem is read-only and only /tmp is writable (a tmpfs),
-        as in the Kubernetes manifests.
-        """
+        """Start a detached container whose port 8080 is published on a free 127.0.0.1 port."""
         name = name or f"zdt-{uuid.uuid4().hex[:12]}"
-        args = ["run", "--detach", "--name", name, "--label", LABEL]
-        args += ["--publish", f"127.0.0.1::{APP_PORT}"]
-        if read_only:
-            args += ["--read-only", "--tmpfs", "/tmp"]
-        for key, value in (env or {}).items():
-            args += ["--env", f"{key}={value}"]
-        self.command(*args, *extra_args, image)
+        self.command(
+            *self.run_args(image, env, name=name, read_only=read_only, extra_args=extra_args)
+        )
         container = Container(self, name)
         try:
             container.port = container.published_port()
@@ -129,6 +147,19 @@ class Engine:
             container.remove()
             raise
         return container
+
+    def remove(self, *names: str) -> None:
+        """Remove containers, killing those still running first (no graceful stop: podman's
+        `rm --force` would send SIGTERM and wait)."""
+        if names:
+            self.run_quietly("kill", "--signal", "KILL", *names)
+            self.run_quietly("rm", "--force", *names)
+
+    def remove_prefixed(self, prefix: str) -> list[str]:
+        """Remove every container whose name starts with `prefix`; return their IDs."""
+        found = self.command("ps", "--all", "--quiet", "--filter", f"name=^{prefix}").split()
+        self.remove(*found)
+        return found
 
 
 @dataclass
@@ -191,8 +222,7 @@ class Container:
 
     def remove(self) -> None:
         """Remove the container, killing it first if it still runs (no graceful stop)."""
-        self.engine.run_quietly("kill", "--signal", "KILL", self.name)
-        self.engine.run_quietly("rm", "--force", self.name)
+        self.engine.remove(self.name)
 
     def __enter__(self) -> "Container":
         return self

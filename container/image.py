@@ -24,6 +24,25 @@ def image_tag(version: str) -> str:
     return f"{IMAGE_REPOSITORY}:{version}"
 
 
+def local_image(reference: str) -> str:
+    """The local build standing in for a registry reference to this image, matched by tag.
+
+    `<any registry>/<path>/zero-downtime-app:<tag>` -> `localhost/zero-downtime-app:<tag>`, the
+    image `python -m container <tag>` builds (with APP_VERSION=<tag>, as CI tags its pushes).
+    Raises ValueError for another image, or a reference without a tag (such as a digest).
+    """
+    name, _, digest = reference.partition("@")
+    repository, _, tag = name.rpartition(":")
+    if "/" in tag or not repository:  # the colon was a registry port, not a tag
+        repository, tag = name, ""
+    expected = IMAGE_REPOSITORY.rsplit("/", 1)[1]
+    if repository.rsplit("/", 1)[-1] != expected:
+        raise ValueError(f"image {reference!r} is not {expected}: there is no local build of it")
+    if digest or not tag:
+        raise ValueError(f"image {reference!r}: only a tag (:v1, ...) maps to a local build")
+    return image_tag(tag)
+
+
 def base_image(engine: Engine) -> str | None:
     """The base image to build on, or None for the Dockerfile's default."""
     if os.environ.get("BASE_IMAGE"):

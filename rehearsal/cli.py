@@ -2,18 +2,21 @@
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
 from rehearsal import report
+from rehearsal.container_runtime import ENGINE_RUNTIMES
 from rehearsal.errors import RehearsalError
 from rehearsal.run import Options, Rehearsal, Result
 from rehearsal.runtime import ProcessRuntime, Runtime
 from rehearsal.sources import REPO, load_overlay, load_revision
 from rehearsal.spec import Workload
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-RUNTIMES = {"process": ProcessRuntime}
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+# How pods run: server processes, or containers of the built image (python -m container v1 v2).
+RUNTIMES = {"process": ProcessRuntime, **ENGINE_RUNTIMES}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,8 +39,20 @@ def parser() -> argparse.ArgumentParser:
     states.add_argument("--repo", default=".", help="git repository for --from-rev/--to-rev")
     states.add_argument("--deployment", help="the Deployment to roll out when there are several")
     pods = p.add_argument_group("pods")
-    pods.add_argument("--app", default="app", help="Python module each pod runs: app, or naive")
-    pods.add_argument("--runtime", default="process", choices=sorted(RUNTIMES))
+    pods.add_argument(
+        "--app",
+        default="app",
+        help="Python module each pod runs: app, or naive (process runtime only)",
+    )
+    pods.add_argument(
+        "--runtime",
+        default="process",
+        choices=sorted(RUNTIMES),
+        help="process: each pod is `python -m APP` on its loopback address; podman or docker: "
+        "each pod is a container of the locally built image for its tag "
+        "(<registry>/zero-downtime-app:v2 runs as localhost/zero-downtime-app:v2, built by "
+        "`python -m container v1 v2`), published on the pod's loopback address",
+    )
     pods.add_argument("--pod-network", default="127.0.0.0/24", help="loopback network for pod IPs")
     load = p.add_argument_group("load and timing")
     load.add_argument(
@@ -123,11 +138,22 @@ def make_runtime(name: str, module: str) -> Runtime:
     return RUNTIMES[name](module)
 
 
+async def run_until_stopped(rehearsal: Rehearsal) -> Result:
+    """SIGTERM stops the run like Ctrl-C: cancelled, it still tears every pod down (containers
+    would otherwise outlive it)."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    try:
+        return await rehearsal.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def rehearse_and_report(
     source: Workload, target: Workload, runtime: Runtime, options: Options, plot: bool = True
 ) -> tuple[Result, dict]:
     """Run one rehearsal, print its summary, write <name>.json (and <name>.png)."""
-    result = asyncio.run(Rehearsal(source, target, runtime, options).run())
+    result = asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
     summary = report.summarize(result)
     outputs = [
         options.out_dir / f"{options.name}.json",
@@ -157,5 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except RehearsalError as error:
         print(f"rehearsal: error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("rehearsal: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(report.last_line(summary))
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -90,6 +90,46 @@ def side_by_side(ours: dict, naive: dict) -> str:
     )
 
 
+def targets(ours: dict, wall_seconds: float) -> str:
+    """The benchmark targets beside this run's figures (printed, never asserted)."""
+    steady, during = ours["latency"]["steady"]["p99_ms"], ours["latency"]["rollout"]["p99_ms"]
+    rollout = ours["rollout"]
+    load_share = ours["load_rps"] / ours["capacity_rps"] if ours["capacity_rps"] else 0.0
+    rows = [
+        (
+            "load >= 50% of capacity",
+            f"{ours['load_rps']:.0f} of {ours['capacity_rps'] or 0:.0f} req/s ({load_share:.0%})",
+            load_share >= 0.495,
+        ),
+        (
+            "0 failed of >= 10,000 requests",
+            f"{ours['failed']} failed of {ours['requests']}",
+            ours["failed"] == 0 and ours["requests"] >= 10_000,
+        ),
+    ]
+    if steady and during:
+        rows.append(
+            (
+                "p99 during rollout <= 2 x steady",
+                f"{during:.1f} vs {steady:.1f} ms ({during / steady:.2f}x)",
+                during <= 2 * steady,
+            )
+        )
+    if rollout["duration_s"] and rollout["lower_bound_s"]:
+        ratio = rollout["duration_s"] / rollout["lower_bound_s"]
+        rows.append(
+            (
+                "rollout <= 1.5 x lower bound",
+                f"{rollout['duration_s']:.1f} vs {rollout['lower_bound_s']:.1f} s ({ratio:.2f}x)",
+                ratio <= 1.5,
+            )
+        )
+    rows.append(("whole demo <= 60 s", f"{wall_seconds:.1f} s", wall_seconds <= 60))
+    lines = ["== benchmark targets (ours; printed, not asserted) =="]
+    lines += [f"  {name:<34} {figure:<36} {'met' if ok else 'MISSED'}" for name, figure, ok in rows]
+    return "\n".join(lines)
+
+
 def naive_overlay(overlay: str, directory: Path):
     path = REPO / overlay
     variant = variants.write(path, variants.naive(variants.deployment(path)), directory / overlay)
@@ -139,10 +179,10 @@ def main() -> int:
     print()
     print(explanation(ours_summary, naive_summary))
     expected = ours.ok and naive_summary["failed"] > 0
-    print(
-        f"\ndemo wall time {time.monotonic() - started:.1f} s; "
-        f"pictures: {OUT}/ours.png, {OUT}/naive.png"
-    )
+    wall_seconds = time.monotonic() - started
+    print()
+    print(targets(ours_summary, wall_seconds))
+    print(f"\ndemo wall time {wall_seconds:.1f} s; pictures: {OUT}/ours.png, {OUT}/naive.png")
     if not expected:
         print(
             "UNEXPECTED: ours must complete and lose nothing; the naive design must lose requests"

@@ -145,6 +145,8 @@ class Pod:
             port=self.port,
             env=self.template.environment(self.name, self.address),
             log_path=self.log_path,
+            user=self.template.user,
+            read_only_root=self.template.read_only_root,
         )
         try:
             container = await self.runtime.start(launch)

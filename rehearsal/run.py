@@ -125,6 +125,7 @@ class Rehearsal:
                 "nothing to roll out"
             )
         options.validate()
+        runtime.check([source, target])
         self.source, self.target, self.runtime, self.options = source, target, runtime, options
         self.timeline = Timeline(print if options.progress else None)
         self.rng = random.Random(options.seed)
@@ -312,6 +313,7 @@ class Rehearsal:
         await asyncio.gather(
             *(pod.force_stop() for pod in self.controller.pods()), return_exceptions=True
         )
+        await self.runtime.cleanup()
         await self.proxy.stop()
 
 

@@ -2,8 +2,9 @@
 
 A runtime starts a container for a Launch (the pod's address, port, environment and version)
 and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
-`python -m <module>` directly on the pod's loopback address; a container engine can implement
-the same two classes by publishing <address>:<port> to the image's port.
+`python -m <module>` directly on the pod's loopback address; ContainerRuntime
+(rehearsal/container_runtime.py) runs the built image with podman or docker, publishing
+<address>:<port> to the container's port.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rehearsal.sources import REPO
+from rehearsal.spec import Workload
 
 PR_SET_PDEATHSIG = 1
 
@@ -30,6 +32,8 @@ class Launch:
     port: int  # the container port the Service and the probes reach
     env: dict[str, str]  # the container's environment from the manifest
     log_path: Path
+    user: str | None = None  # securityContext "uid[:gid]" (a container runtime applies it)
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem (likewise)
 
 
 class Container(ABC):
@@ -56,8 +60,16 @@ class Container(ABC):
 class Runtime(ABC):
     name = "runtime"
 
+    def check(self, workloads: list[Workload]) -> None:
+        """Raise RehearsalError, before anything starts, when these pods cannot run here."""
+        return  # a process can run any pod
+
     @abstractmethod
     async def start(self, launch: Launch) -> Container: ...
+
+    async def cleanup(self) -> None:
+        """After the run (even a failed one), once every container has been killed."""
+        return  # nothing outlives a killed process
 
 
 class ProcessContainer(Container):

@@ -68,6 +68,8 @@ class PodTemplate:
     pre_stop: PreStop | None
     termination_grace: float
     namespace: str = "default"
+    user: str | None = None  # "uid[:gid]" from securityContext; None: the image's own user
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
 
     def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
         fields = {
@@ -274,6 +276,20 @@ def read_env(container: Fields, config_maps: dict[str, dict]) -> tuple[EnvVar, .
     return tuple(env.values())
 
 
+def read_user(pod: Fields, container: Fields) -> str | None:
+    """runAsUser[:runAsGroup], each from the container's securityContext, else the pod's."""
+    contexts = (container.child("securityContext"), pod.child("securityContext"))
+
+    def pick(key: str) -> int | None:
+        context = next((c for c in contexts if c.has(key)), None)
+        return None if context is None else context.integer(key)
+
+    user, group = pick("runAsUser"), pick("runAsGroup")
+    if user is None:
+        return None
+    return str(user) if group is None else f"{user}:{group}"
+
+
 def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) -> PodTemplate:
     template = spec.child("template")
     pod = template.child("spec")
@@ -312,6 +328,9 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         pre_stop=pre_stop,
         termination_grace=pod.number("terminationGracePeriodSeconds", 30),
         namespace=namespace,
+        user=read_user(pod, container),
+        read_only_root=container.child("securityContext").data.get("readOnlyRootFilesystem")
+        is True,
         **probes,
     )
 

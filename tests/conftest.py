@@ -1,8 +1,13 @@
 import itertools
+import os
 
 import pytest
 
+from container.engine import Engine, EngineUnavailable, find_engine
+from container.image import build_image
 from tests.server import ServerProcess
+
+IMAGE_VERSIONS = ("v1", "v2")
 
 
 @pytest.fixture
@@ -22,3 +27,24 @@ def start_server(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The container engine (CONTAINER_ENGINE, else podman or docker, whichever works).
+
+    Without one, tests using it are skipped, unless REQUIRE_CONTAINER_ENGINE=1 (as in CI),
+    which turns a missing engine into a failure.
+    """
+    try:
+        return find_engine()
+    except EngineUnavailable as error:
+        if os.environ.get("REQUIRE_CONTAINER_ENGINE") == "1":
+            pytest.fail(f"REQUIRE_CONTAINER_ENGINE=1 but {error}")
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def images(engine) -> dict[str, str]:
+    """The image of each version, built once per test session (the engine caches layers)."""
+    return {version: build_image(engine, version) for version in IMAGE_VERSIONS}

@@ -1,10 +1,10 @@
 """The container image, built and run with a real engine (podman or docker).
 
-Without an engine these tests are skipped, unless REQUIRE_CONTAINER_ENGINE=1 (as in CI), which
-turns a missing engine into a failure. Run them alone with `pytest -m container`.
+The `engine` and `images` fixtures (tests/conftest.py) skip these tests without an engine, unless
+REQUIRE_CONTAINER_ENGINE=1 (as in CI), which turns a missing engine into a failure. Run them
+alone with `pytest -m container`.
 """
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,30 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from container.engine import Container, Engine, EngineUnavailable, find_engine, http_status
-from container.image import REPO_ROOT, build_image
+from container.engine import Container, http_status
+from container.image import REPO_ROOT
 
-VERSIONS = ("v1", "v2")
 APP_UID = "10001"
 # Short drain and graceful stop keep the stop test quick; still long enough to observe.
 DRAIN = {"DRAIN_SECONDS": "4", "GRACEFUL_TIMEOUT": "5"}
 STOP_TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    try:
-        return find_engine()
-    except EngineUnavailable as error:
-        if os.environ.get("REQUIRE_CONTAINER_ENGINE") == "1":
-            pytest.fail(f"REQUIRE_CONTAINER_ENGINE=1 but {error}")
-        pytest.skip(str(error))
-
-
-@pytest.fixture(scope="module")
-def images(engine) -> dict[str, str]:
-    """The image for each version, built once for this module (layers are cached by the engine)."""
-    return {version: build_image(engine, version) for version in VERSIONS}
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +77,13 @@ def test_runtime_image_holds_only_the_app_and_its_virtualenv(engine, images):
 
 
 @pytest.mark.container
-@pytest.mark.parametrize("version", VERSIONS)
-def test_container_serves_its_version(running, version):
-    container, _ = running[version]
-    status = requests.get(container.url + "/status", timeout=5)
-    assert (status.status_code, status.text) == (200, f"OK {version}\n")
-    assert status.headers["X-App-Version"] == version
-    assert http_status(container.url + "/ready") == 200
-    assert http_status(container.url + "/healthz") == 200
+def test_container_serves_its_version(running):
+    for version, (container, _) in running.items():
+        status = requests.get(container.url + "/status", timeout=5)
+        assert (status.status_code, status.text) == (200, f"OK {version}\n")
+        assert status.headers["X-App-Version"] == version
+        assert http_status(container.url + "/ready") == 200
+        assert http_status(container.url + "/healthz") == 200
 
 
 @pytest.mark.container

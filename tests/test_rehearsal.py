@@ -14,9 +14,10 @@ import pytest
 from rehearsal import report, strategy, variants
 from rehearsal.cli import main as cli_main
 from rehearsal.cli import rehearse_and_report
+from rehearsal.container_runtime import ContainerRuntime
 from rehearsal.errors import RehearsalError
 from rehearsal.run import Options, Result
-from rehearsal.runtime import ProcessRuntime
+from rehearsal.runtime import ProcessRuntime, Runtime
 from rehearsal.sources import REPO, load_overlay, load_revision
 from rehearsal.spec import Workload
 
@@ -61,8 +62,11 @@ def options(tmp_path: Path, **overrides) -> Options:
     return Options(**(settings | overrides))
 
 
-def rehearse(source: Workload, target: Workload, opts: Options, app: str = "app") -> Result:
-    result, _ = rehearse_and_report(source, target, ProcessRuntime(app), opts, plot=False)
+def rehearse(
+    source: Workload, target: Workload, opts: Options, runtime: Runtime | None = None
+) -> Result:
+    runtime = runtime or ProcessRuntime("app")
+    result, _ = rehearse_and_report(source, target, runtime, opts, plot=False)
     return result
 
 
@@ -185,21 +189,29 @@ def test_the_same_harness_fails_on_the_naive_design(tmp_path):
         ops = [op for op in ops if not op["path"].endswith("/lifecycle")]
         return variant(tmp_path, overlay, ops + variants.naive(variants.deployment(overlay)), name)
 
-    result = rehearse(naive(V1, "naive-v1"), naive(V2, "naive-v2"), options(tmp_path), "naive")
+    naive_app = ProcessRuntime("naive")
+    result = rehearse(naive(V1, "naive-v1"), naive(V2, "naive-v2"), options(tmp_path), naive_app)
     assert result.rollout_completed is not None
     assert len(result.failed) > 0
+
+
+def rehearse_timing_contract(
+    tmp_path: Path, pre_stop: int, runtime: Runtime | None = None
+) -> Result:
+    """A pod stops accepting preStop + DRAIN_SECONDS (here 1 s) after termination starts,
+    while the Service sends it new connections for 3 s (the propagation delay)."""
+    source = variant(tmp_path, V1, small(V1, pre_stop=pre_stop), "v1")
+    target = variant(tmp_path, V2, small(V2, pre_stop=pre_stop), "v2")
+    opts = options(tmp_path, propagation_delay=3.0, propagation_jitter=0.0)
+    result = rehearse(source, target, opts, runtime)
+    assert result.rollout_completed is not None
+    return result
 
 
 @pytest.mark.rehearsal
 @pytest.mark.parametrize(("pre_stop", "fails"), [(1, True), (4, False)])
 def test_pre_stop_must_outlast_the_propagation_delay(tmp_path, pre_stop, fails):
-    """A pod stops accepting preStop + DRAIN_SECONDS (here 1 s) after termination starts."""
-    propagation = 3.0
-    source = variant(tmp_path, V1, small(V1, pre_stop=pre_stop), "v1")
-    target = variant(tmp_path, V2, small(V2, pre_stop=pre_stop), "v2")
-    opts = options(tmp_path, propagation_delay=propagation, propagation_jitter=0.0)
-    result = rehearse(source, target, opts)
-    assert result.rollout_completed is not None
+    result = rehearse_timing_contract(tmp_path, pre_stop)
     if fails:
         assert failures(result)["reset"] > 0
     else:
@@ -264,6 +276,70 @@ def test_failing_liveness_restarts_the_pod_without_touching_traffic(tmp_path):
     assert [pod.restarts for pod in result.pods if pod.version == "v2"].count(1) == 1
     assert any(e.kind == "liveness failed" for e in result.events)
     assert sorted(row["restarts"] for row in report.pod_rows(result))[-2:] == [0, 1]
+
+
+# -- the same rehearsals with pods as containers of the built images ------------------------
+
+# Passes only in the container the manifests describe: their runAsUser, a read-only root
+# filesystem and a writable /tmp. As an exec startup probe it also runs through `ENGINE exec`.
+RUNS_AS_THE_MANIFEST_SAYS = (
+    'test "$(id -u)" = 10001 && touch /tmp/probe '
+    "&& awk '$2 == \"/\" {print $4}' /proc/mounts | grep -q '^ro,'"
+)
+
+
+@pytest.mark.container
+@pytest.mark.rehearsal
+def test_rollout_in_containers_loses_no_request(tmp_path, engine, images):
+    startup = variants.put(
+        f"{CONTAINER}/startupProbe",
+        {
+            "exec": {"command": ["sh", "-c", RUNS_AS_THE_MANIFEST_SAYS]},
+            "periodSeconds": 1,
+            "timeoutSeconds": 10,
+            "failureThreshold": 30,
+        },
+    )
+    source = variant(tmp_path, V1, [*small(V1), startup], "v1")
+    target = variant(tmp_path, V2, [*small(V2), startup], "v2")
+    runtime = ContainerRuntime(engine)
+    result = rehearse(source, target, options(tmp_path, rate=80.0), runtime)
+    assert result.runtime == engine.name
+    assert result.rollout_completed is not None
+    assert failures(result) == Counter()
+    assert set(record[3] for record in result.records) == {"v1", "v2"}
+    assert result.final_versions == ["v2", "v2"]
+    assert len(result.records) > 300
+    for pod in result.pods:  # the gunicorn master is PID 1 of the pod's container
+        log = (tmp_path / "out/rehearsal-pods" / f"{pod.name}.log").read_text()
+        assert "[1] [INFO] Listening at: http://0.0.0.0:8080" in log, log
+    leftovers = engine.command("ps", "--all", "--quiet", "--filter", f"name=^{runtime.prefix}")
+    assert leftovers.split() == []
+
+
+@pytest.mark.container
+@pytest.mark.rehearsal
+def test_in_containers_a_pre_stop_shorter_than_the_propagation_delay_loses_requests(
+    tmp_path, engine, images
+):
+    """The timing-contract counterpart (the naive app is not in the image): the same harness
+    with containers can fail."""
+    result = rehearse_timing_contract(tmp_path, pre_stop=1, runtime=ContainerRuntime(engine))
+    assert len(result.failed) > 0
+
+
+@pytest.mark.container
+def test_in_containers_an_image_not_built_here_is_a_one_line_error(
+    tmp_path, engine, images, capsys
+):
+    image = "public.ecr.aws/your-alias/zero-downtime-app:not-built"
+    target = variants.write(V2, [variants.put(f"{CONTAINER}/image", image)], tmp_path / "v2")
+    argv = ["--runtime", engine.name, "--to", str(target), "--quiet", "--out", str(tmp_path)]
+    assert cli_main(argv) == 2
+    assert error_line(capsys).endswith(
+        f"image {image} runs as localhost/zero-downtime-app:not-built, which {engine.name} "
+        "does not have: build it with `python -m container not-built`"
+    )
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -351,3 +427,7 @@ def test_bad_options_are_one_line_errors(capsys):
     assert error_line(capsys) == "rehearsal: error: --rate: value out of range"
     assert cli_main(["--app", "nosuchmodule"]) == 2
     assert "--app: no module 'nosuchmodule'" in error_line(capsys)
+    assert cli_main(["--app", "naive", "--runtime", "podman"]) == 2
+    assert "--app naive: --runtime podman runs the image, which holds only app/" in error_line(
+        capsys
+    )
