@@ -28,7 +28,7 @@ from functools import partial
 from container.engine import ENGINES, Engine, EngineError
 from container.image import local_image
 from rehearsal.errors import RehearsalError
-from rehearsal.runtime import Container, Launch, Runtime
+from rehearsal.runtime import Container, Launch, Runtime, wait_or_kill
 from rehearsal.spec import Workload
 
 NAME_PREFIX = "zdt-rehearsal-"
@@ -69,13 +69,7 @@ class EngineContainer(Container):
 
     async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
         process = await self.runtime.spawn("exec", self.name, *command)
-        try:
-            return await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            # Like the kubelet, stop waiting; the command itself may run on in the container.
-            process.kill()
-            await process.wait()
-            return None
+        return await wait_or_kill(process, timeout)
 
 
 class ContainerRuntime(Runtime):

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,7 +136,9 @@ class Rehearsal:
         self.proxy = ServiceProxy(self.view)
         self.addresses = AddressPool(options.pod_network)
         self.log_dir = options.out_dir / f"{options.name}-pods"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Only this run's pods: logs of an earlier run with the same name would mislead.
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.log_dir.mkdir(parents=True)
         self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:

@@ -102,12 +102,20 @@ class ProcessContainer(Container):
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        try:
-            return await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            return None
+        return await wait_or_kill(process, timeout)
+
+
+async def wait_or_kill(process: asyncio.subprocess.Process, timeout: float) -> int | None:
+    """The exit status of an exec'd command, or None when it outlived `timeout` and was killed.
+
+    Like the kubelet, stop waiting; the command itself may run on in a container.
+    """
+    try:
+        return await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return None
 
 
 def die_with_parent() -> None:
