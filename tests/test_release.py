@@ -32,16 +32,20 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def run_bump(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_module(module: str, *args: str, cwd: Path, git_env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "release.bump", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env={**os.environ, **gitrepo.GIT_ENV, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **git_env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+
+
+def run_bump(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return run_module("release.bump", *args, cwd=cwd, git_env=gitrepo.GIT_ENV)
 
 
 def rendered_image(overlay: Path) -> str:
@@ -333,16 +337,8 @@ def remote_and_clones(tmp_path):
 
 
 def run_push(repo: Path, *paths: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "release.push", "--message", "release: two [skip ci]",
-         "--pause", "0", "--repo", str(repo), "--", *paths],
-        cwd=REPO,
-        env={**os.environ, **gitrepo.ISOLATED, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )  # fmt: skip
+    args = ["--message", "release: two [skip ci]", "--pause", "0", "--repo", str(repo), "--"]
+    return run_module("release.push", *args, *paths, cwd=REPO, git_env=gitrepo.ISOLATED)
 
 
 def test_push_rebases_onto_a_branch_that_moved_on(remote_and_clones):
