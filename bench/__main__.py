@@ -15,11 +15,10 @@ from bench.load import closed_loop
 from tests.server import ServerProcess
 
 
-def resident_mib(pid: int) -> float:
-    """Resident memory of a process and its children, in MiB."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+def resident_mib(server: ServerProcess) -> float:
+    """Resident memory of the gunicorn master and its workers, in MiB."""
     total_kib = 0
-    for process in [pid, *map(int, children)]:
+    for process in [server.pid, *server.worker_pids()]:
         for line in Path(f"/proc/{process}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total_kib += int(line.split()[1])
@@ -36,7 +35,7 @@ def measure(module: str, concurrencies: list[int], seconds: float, workers: int)
             for concurrency in concurrencies:
                 result = closed_loop(server.host, server.port, "/status", concurrency, seconds)
                 figures["runs"].append(result)
-            figures["rss_mib"] = resident_mib(server.pid)
+            figures["rss_mib"] = resident_mib(server)
         finally:
             server.stop()
     return figures

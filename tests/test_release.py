@@ -32,20 +32,22 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def run_module(module: str, *args: str, cwd: Path, git_env: dict) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, cwd: Path, git_env: dict, timeout: float
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
         env={**os.environ, **git_env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
 
 def run_bump(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return run_module("release.bump", *args, cwd=cwd, git_env=gitrepo.GIT_ENV)
+    return run_module("release.bump", *args, cwd=cwd, git_env=gitrepo.GIT_ENV, timeout=60)
 
 
 def rendered_image(overlay: Path) -> str:
@@ -338,7 +340,9 @@ def remote_and_clones(tmp_path):
 
 def run_push(repo: Path, *paths: str) -> subprocess.CompletedProcess:
     args = ["--message", "release: two [skip ci]", "--pause", "0", "--repo", str(repo), "--"]
-    return run_module("release.push", *args, *paths, cwd=REPO, git_env=gitrepo.ISOLATED)
+    return run_module(
+        "release.push", *args, *paths, cwd=REPO, git_env=gitrepo.ISOLATED, timeout=120
+    )
 
 
 def test_push_rebases_onto_a_branch_that_moved_on(remote_and_clones):
