@@ -4,15 +4,13 @@
 #   podman build --build-arg APP_VERSION=v1 -t zero-downtime-app:v1 .
 #
 # BASE_IMAGE is the official Python slim image from the public ECR mirror of
-# Docker Hub, pinned to a patch-level tag. Pin a digest as well
-# (python:3.13.5-slim-bookworm@sha256:...) once it has been read from the
-# registry with `crane digest` or `docker buildx imagetools inspect`; it is not
-# pinned here because it could not be confirmed when this file was written.
-# Any Debian-based image with python3 and its venv module works as a base
-# (see container/build-base-image.sh for a locally built stand-in).
-ARG BASE_IMAGE=public.ecr.aws/docker/library/python:3.13.5-slim-bookworm
+# Docker Hub. It is Python 3.11, the version the tests run on and the locks
+# are compiled for (Makefile PYTHON_VERSION); change all three together. Any
+# Debian-based image with python3 and its venv module works as a base (see
+# tools/image/build-base-image.sh for a locally built stand-in).
+ARG BASE_IMAGE=public.ecr.aws/docker/library/python:3.11-slim-bookworm
 
-# ---- build stage: dependencies into a virtual environment -------------------
+# ---- build stage: the locked dependencies into a virtual environment --------
 FROM ${BASE_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -28,7 +26,7 @@ COPY requirements.txt .
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.txt
 
 # ---- runtime stage: the virtual environment and the app, nothing else -------
 FROM ${BASE_IMAGE} AS runtime

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from container.engine import Engine, EngineUnavailable, find_engine
-from container.image import build_image
-from tests.server import ServerProcess
+from tools.image.build import build_image
+from tools.image.engine import Engine, EngineUnavailable, find_engine
+from tools.serverprocess import ServerProcess
 
 IMAGE_VERSIONS = ("v1", "v2")
 

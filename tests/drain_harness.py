@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.server import ServerProcess
+from tools.serverprocess import ServerProcess
 
 READY_WITHIN = 1.0
 EXIT_MARGIN = 3.0

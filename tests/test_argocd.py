@@ -7,10 +7,10 @@ import jsonschema
 import pytest
 import yaml
 
-from manifests.render import find, render
+from tools.kustomize import find, render
+from tools.repo import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
-CRDS = REPO / "tests" / "data" / "argocd"
+CRDS = ROOT / "tests" / "data" / "argocd"
 
 
 def load(path: Path) -> dict:
@@ -44,8 +44,8 @@ VALIDATORS = {
     "Application": validator("application-crd.yaml"),
     "AppProject": validator("appproject-crd.yaml"),
 }
-APPLICATION = load(REPO / "argocd" / "application.yaml")
-PROJECT = load(REPO / "argocd" / "project.yaml")
+APPLICATION = load(ROOT / "argocd" / "application.yaml")
+PROJECT = load(ROOT / "argocd" / "project.yaml")
 
 
 def errors(manifest: dict) -> list[str]:
@@ -54,7 +54,7 @@ def errors(manifest: dict) -> list[str]:
 
 
 def test_argocd_holds_exactly_the_project_and_the_application():
-    kinds = sorted(load(path)["kind"] for path in (REPO / "argocd").iterdir())
+    kinds = sorted(load(path)["kind"] for path in (ROOT / "argocd").iterdir())
     assert kinds == ["AppProject", "Application"]
 
 
@@ -84,7 +84,7 @@ def test_the_schema_check_catches_mistakes(path, value):
     assert errors(broken)
 
 
-RENDERED = render(REPO / APPLICATION["spec"]["source"]["path"])
+RENDERED = render(ROOT / APPLICATION["spec"]["source"]["path"])
 
 
 def test_application_tracks_an_overlay_on_main_that_renders():
@@ -108,7 +108,7 @@ def test_destination_is_the_namespace_the_overlay_renders():
 
 @pytest.mark.parametrize("overlay", ["overlays/v1", "overlays/v2"])
 def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
-    rendered = {(r["apiVersion"].rpartition("/")[0], r["kind"]) for r in render(REPO / overlay)}
+    rendered = {(r["apiVersion"].rpartition("/")[0], r["kind"]) for r in render(ROOT / overlay)}
     allowed = {(e["group"], e["kind"]) for e in PROJECT["spec"]["namespaceResourceWhitelist"]}
     assert rendered == allowed
 

@@ -1,6 +1,6 @@
 """The e2e load generator and its check, run here against a real `python -m app` on loopback.
 
-The cluster run (e2e/run.sh) only happens on GitHub or a real cluster; what can be proven here
+The cluster run (tools/e2e/run.sh) only happens on GitHub or a real cluster; what can be proven here
 is that the generator counts what it sees, including failures, and that the check judges it.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from e2e.check_load import main as check_load
-from manifests.render import find, render
-from tests.server import free_port
+from tools.e2e.check_load import main as check_load
+from tools.kustomize import find, render
+from tools.repo import ROOT
+from tools.serverprocess import free_port
 
-REPO = Path(__file__).resolve().parent.parent
-LOADGEN = REPO / "e2e" / "loadgen.py"
+LOADGEN = ROOT / "tools" / "e2e" / "loadgen.py"
 SUMMARY_PREFIX = "LOADGEN-SUMMARY "
 
 
@@ -178,14 +178,14 @@ def test_check_without_a_summary_is_an_error(tmp_path, capsys):
 
 
 def test_the_job_ships_this_very_script_and_targets_the_service():
-    resources = render(REPO / "e2e")
+    resources = render(ROOT / "tools" / "e2e")
     (config_map,) = find(resources, "ConfigMap")
     (job,) = find(resources, "Job")
     assert config_map["data"]["loadgen.py"] == LOADGEN.read_text()
     pod = job["spec"]["template"]["spec"]
     assert pod["volumes"][0]["configMap"]["name"] == config_map["metadata"]["name"]
     assert job["spec"]["activeDeadlineSeconds"] > 0  # bounded even if nobody stops it
-    (service,) = find(render(REPO / "overlays" / "v2"), "Service")
+    (service,) = find(render(ROOT / "overlays" / "v2"), "Service")
     assert {r["metadata"]["namespace"] for r in resources} == {service["metadata"]["namespace"]}
     (container,) = pod["containers"]
     assert f"--url=http://{service['metadata']['name']}/status" in container["args"]
@@ -194,7 +194,7 @@ def test_the_job_ships_this_very_script_and_targets_the_service():
 def test_run_script_passes_shellcheck():
     shellcheck = Path(sys.executable).parent / "shellcheck"
     result = subprocess.run(
-        [str(shellcheck), str(REPO / "e2e" / "run.sh")],
+        [str(shellcheck), str(ROOT / "tools" / "e2e" / "run.sh")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from container.engine import Container, http_status
-from container.image import REPO_ROOT
+from tools.image.engine import Container, http_status
+from tools.repo import ROOT
 
 APP_UID = "10001"
 # Short drain and graceful stop keep the stop test quick; still long enough to observe.
@@ -145,6 +145,6 @@ def test_startup_time(running, capsys):
 def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run(
-        [hadolint, "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        [hadolint, "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,29 +5,30 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from manifests.invariants import check_overlays
-from manifests.overlays import REPOSITORY_ROOT, Overlay, load_overlays
-from manifests.schema import NEWEST_KUBERNETES, schema_problems
-from manifests.workload import image_parts, prestop_seconds, resolve_rolling_value
+from tests.zdt import zdt
+from tools.repo import ROOT
+from tools.validate.invariants import check_overlays
+from tools.validate.overlays import Overlay, load_overlays
+from tools.validate.schema import NEWEST_KUBERNETES, schema_problems
+from tools.validate.workload import image_parts, prestop_seconds, resolve_rolling_value
 
 DEPLOYMENT = "Deployment/zero-downtime-app"
 CONTAINER = "spec.template.spec.containers[app]"
 # The ECR repository the overlays name: a placeholder until a user sets their own, in both.
-REPOSITORY = yaml.safe_load((REPOSITORY_ROOT / "overlays/v1/kustomization.yaml").read_text())[
-    "images"
-][0]["newName"]
+REPOSITORY = yaml.safe_load((ROOT / "overlays/v1/kustomization.yaml").read_text())["images"][0][
+    "newName"
+]
 
 
 def copy_manifests(destination: Path) -> Path:
     for directory in ("base", "overlays"):
-        shutil.copytree(REPOSITORY_ROOT / directory, destination / directory)
+        shutil.copytree(ROOT / directory, destination / directory)
     return destination
 
 
@@ -101,7 +102,7 @@ def image_entry(overlay_dir: Path) -> dict:
 
 def test_each_overlay_runs_the_image_its_kustomization_sets(overlays):
     for overlay in overlays:
-        entry = image_entry(REPOSITORY_ROOT / overlay.name)
+        entry = image_entry(ROOT / overlay.name)
         digest = f"@{entry['digest']}" if "digest" in entry else ""
         expected = f"{REPOSITORY}:{entry['newTag']}{digest}"
         assert container(deployment_of(overlay))["image"] == expected
@@ -118,7 +119,7 @@ def test_the_shutdown_chain_fits_in_the_grace_period(overlays):
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_an_overlay_sets_only_the_image_as_kustomize_edit_set_image_writes_it(version):
-    path = REPOSITORY_ROOT / "overlays" / version / "kustomization.yaml"
+    path = ROOT / "overlays" / version / "kustomization.yaml"
     kustomization = yaml.safe_load(path.read_text())
     entry = image_entry(path.parent)
     del kustomization["images"]
@@ -139,7 +140,7 @@ def test_an_overlay_sets_only_the_image_as_kustomize_edit_set_image_writes_it(ve
 
 
 def test_every_checkov_skip_gives_its_reason():
-    lines = (REPOSITORY_ROOT / ".checkov.yaml").read_text().splitlines()
+    lines = (ROOT / ".checkov.yaml").read_text().splitlines()
     skips = [line for line in lines if re.match(r"- CKV", line)]
     assert skips
     for line in skips:
@@ -347,7 +348,7 @@ def test_a_broken_copy_is_rejected_with_the_right_message(tmp_path, case):
 
 
 def checkov_path() -> str:
-    candidates = [os.environ.get("CHECKOV"), str(REPOSITORY_ROOT / ".venv-checkov/bin/checkov")]
+    candidates = [os.environ.get("CHECKOV"), str(ROOT / ".venv-checkov/bin/checkov")]
     found = next((c for c in candidates if c and shutil.which(c)), shutil.which("checkov"))
     if not found:
         pytest.skip("checkov is not installed: run `make validate` once to install it")
@@ -355,20 +356,12 @@ def checkov_path() -> str:
 
 
 def run_cli(root: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "manifests", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, **env},
-        cwd=REPOSITORY_ROOT,
-        check=False,
-    )
+    return zdt("validate", str(root), env=env, timeout=240)
 
 
 def test_the_cli_summarises_each_overlay_and_fails_on_invariant_and_checkov_findings(tmp_path):
     root = copy_manifests(tmp_path)
-    shutil.copy(REPOSITORY_ROOT / ".checkov.yaml", root)
+    shutil.copy(ROOT / ".checkov.yaml", root)
     writable_root = {
         "op": "replace",
         "path": "/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem",
@@ -414,7 +407,7 @@ def test_the_cli_names_an_overlay_that_does_not_render(tmp_path):
 
 def test_the_cli_fails_clearly_without_checkov(tmp_path):
     root = copy_manifests(tmp_path)
-    shutil.copy(REPOSITORY_ROOT / ".checkov.yaml", root)
+    shutil.copy(ROOT / ".checkov.yaml", root)
 
     result = run_cli(root, CHECKOV=str(tmp_path / "no-checkov"), PATH="/nonexistent")
 

@@ -11,17 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import report, strategy, variants
-from rehearsal.cli import main as cli_main
-from rehearsal.cli import rehearse_and_report
-from rehearsal.container_runtime import ContainerRuntime
-from rehearsal.errors import RehearsalError
-from rehearsal.run import Options, Result
-from rehearsal.runtime import ProcessRuntime, Runtime
-from rehearsal.sources import REPO, load_overlay, load_revision
-from rehearsal.spec import Workload
+from tools import rollingupdate as strategy
+from tools.rehearsal import report, variants
+from tools.rehearsal.cli import main as cli_main
+from tools.rehearsal.cli import rehearse_and_report
+from tools.rehearsal.container_runtime import ContainerRuntime
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.run import Options, Result
+from tools.rehearsal.runtime import ProcessRuntime, Runtime
+from tools.rehearsal.sources import load_overlay, load_revision
+from tools.rehearsal.spec import Workload
+from tools.repo import ROOT
 
-V1, V2 = REPO / "overlays/v1", REPO / "overlays/v2"
+V1, V2 = ROOT / "overlays/v1", ROOT / "overlays/v2"
 PROPAGATION = 0.5
 CONTAINER = variants.CONTAINER
 
@@ -338,7 +340,7 @@ def test_in_containers_an_image_not_built_here_is_a_one_line_error(
     assert cli_main(argv) == 2
     assert error_line(capsys).endswith(
         f"image {image} runs as localhost/zero-downtime-app:not-built, which {engine.name} "
-        "does not have: build it with `python -m container not-built`"
+        "does not have: build it with `zdt image build not-built`"
     )
 
 
@@ -373,7 +375,7 @@ def history(tmp_path) -> Path:
     """A git repository with base/ and overlays/v1, then a commit bumping the image tag."""
     repo = tmp_path / "repo"
     for part in ("base", "overlays/v1"):
-        shutil.copytree(REPO / part, repo / part)
+        shutil.copytree(ROOT / part, repo / part)
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
 
     def commit(message: str) -> None:

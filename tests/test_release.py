@@ -1,23 +1,22 @@
-"""The image-tag commit: `python -m release.bump` and `python -m release.push`, on real files,
+"""The image-tag commit: `zdt bump` and `zdt push`, on real files,
 real kustomize and real git repositories."""
 
 import difflib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from manifests.render import find, render
-from release import ReleaseError
-from release.bump import ImageUpdate, bump
-from release.show import main as show
 from tests import gitrepo
+from tests.zdt import zdt
+from tools.kustomize import find, render
+from tools.release import ReleaseError
+from tools.release.bump import ImageUpdate, bump
+from tools.release.show import main as show
+from tools.repo import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGE = "zero-downtime-app"
 REPOSITORY = "public.ecr.aws/a1b2c3d4/zero-downtime-app"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -28,26 +27,12 @@ OTHER_DIGEST = "sha256:" + "fedcba9876543210" * 4
 def workdir(tmp_path):
     """A copy of base/ and both overlays, so bumps never touch the repository's own files."""
     for part in ("base", "overlays"):
-        shutil.copytree(REPO / part, tmp_path / part)
+        shutil.copytree(ROOT / part, tmp_path / part)
     return tmp_path
 
 
-def run_module(
-    module: str, *args: str, cwd: Path, git_env: dict, timeout: float
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env={**os.environ, **git_env, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def run_bump(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return run_module("release.bump", *args, cwd=cwd, git_env=gitrepo.GIT_ENV, timeout=60)
+def run_bump(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return zdt("bump", *args, cwd=cwd, env=gitrepo.GIT_ENV, timeout=60)
 
 
 def rendered_image(overlay: Path) -> str:
@@ -318,7 +303,7 @@ def test_guard_lets_any_commit_replace_a_seed_tag(workdir, history):
     assert result.returncode == 0, result.stderr
 
 
-# release.push: commit as the bot, push, and rebase when the branch moved on.
+# zdt push: commit as the bot, push, and rebase when the branch moved on.
 
 
 @pytest.fixture
@@ -340,9 +325,7 @@ def remote_and_clones(tmp_path):
 
 def run_push(repo: Path, *paths: str) -> subprocess.CompletedProcess:
     args = ["--message", "release: two [skip ci]", "--pause", "0", "--repo", str(repo), "--"]
-    return run_module(
-        "release.push", *args, *paths, cwd=REPO, git_env=gitrepo.ISOLATED, timeout=120
-    )
+    return zdt("push", *args, *paths, env=gitrepo.ISOLATED, timeout=120)
 
 
 def test_push_rebases_onto_a_branch_that_moved_on(remote_and_clones):

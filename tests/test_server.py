@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.drain_harness import check_drain
-from tests.server import REPO
+from tools.repo import ROOT
 
 DRAIN = 2.5
 GRACEFUL = 3
@@ -104,7 +104,7 @@ def test_access_log_is_one_json_line_per_request(start_server):
 def test_invalid_setting_refuses_to_start_naming_the_variable(name, value):
     result = subprocess.run(
         [sys.executable, "-m", "app"],
-        cwd=REPO,
+        cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", name: value},
         capture_output=True,
         text=True,

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_DIR = REPO / ".github" / "workflows"
+from tools.repo import ROOT
+
+WORKFLOW_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOW_DIR.glob("*.yml"))
 BIN = Path(sys.executable).parent
 # owner/name[/path]@<40-hex commit> # vX.Y.Z
@@ -44,7 +45,7 @@ def steps(job: dict, action: str) -> list[dict]:
 def tool(name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / name), *args],
-        cwd=REPO,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -69,7 +70,7 @@ def test_workflow_schema(path):
 
 
 def test_dependabot_schema_and_ecosystems():
-    path = REPO / ".github" / "dependabot.yml"
+    path = ROOT / ".github" / "dependabot.yml"
     result = tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(path.read_text())["updates"]}
@@ -160,26 +161,26 @@ def test_release_build_pushes_with_cache_provenance_and_sbom():
 
 
 def test_release_bumps_the_overlay_argo_cd_tracks():
-    application = yaml.safe_load((REPO / "argocd" / "application.yaml").read_text())
+    application = yaml.safe_load((ROOT / "argocd" / "application.yaml").read_text())
     assert RELEASE["env"]["OVERLAY"] == application["spec"]["source"]["path"]
-    overlay = yaml.safe_load((REPO / RELEASE["env"]["OVERLAY"] / "kustomization.yaml").read_text())
+    overlay = yaml.safe_load((ROOT / RELEASE["env"]["OVERLAY"] / "kustomization.yaml").read_text())
     assert RELEASE["env"]["IMAGE_NAME"] in [image["name"] for image in overlay["images"]]
 
 
 def test_release_pushes_to_the_repository_the_overlay_names():
     runs = " ".join(s.get("run", "") for s in IMAGE_JOB["steps"])
-    assert 'release.show "$OVERLAY" --image "$IMAGE_NAME" --field newName' in runs
+    assert 'zdt show "$OVERLAY" --image "$IMAGE_NAME" --field newName' in runs
     (meta,) = steps(IMAGE_JOB, "docker/metadata-action")
     assert meta["with"]["images"] == "${{ steps.settings.outputs.repository }}"
 
 
 def test_release_tag_commit_is_guarded_and_skips_ci():
     runs = " ".join(s.get("run", "") for s in TAG_JOB["steps"])
-    assert "python -m release.bump" in runs
+    assert "zdt bump" in runs
     assert "--no-downgrade" in runs
     assert "--digest" in runs
     assert "--new-name" not in runs  # the repository stays the one the overlay names
-    assert "python -m release.push" in runs
+    assert "zdt push" in runs
     assert "[skip ci]" in runs
     (checkout,) = steps(TAG_JOB, "actions/checkout")
     assert checkout["with"]["fetch-depth"] == 0
@@ -192,11 +193,11 @@ def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
     (kind,) = steps(job, "helm/kind-action")
     assert kind["with"]["registry"] is True
     runs = " ".join(s.get("run", "") for s in job["steps"])
-    assert "e2e/run.sh overlays/v1 overlays/v2" in runs
+    assert "tools/e2e/run.sh overlays/v1 overlays/v2" in runs
     for version in ("v1", "v2"):
-        overlay = yaml.safe_load((REPO / "overlays" / version / "kustomization.yaml").read_text())
+        overlay = yaml.safe_load((ROOT / "overlays" / version / "kustomization.yaml").read_text())
         assert WORKFLOWS["e2e"]["env"]["IMAGE_NAME"] in [i["name"] for i in overlay["images"]]
-    assert (REPO / "e2e" / "run.sh").stat().st_mode & 0o111
-    loadgen = yaml.safe_load((REPO / "e2e" / "kustomization.yaml").read_text())
+    assert (ROOT / "tools" / "e2e" / "run.sh").stat().st_mode & 0o111
+    loadgen = yaml.safe_load((ROOT / "tools" / "e2e" / "kustomization.yaml").read_text())
     (runtime,) = loadgen["images"]
-    assert f"release.bump e2e --image {runtime['name']}" in runs
+    assert f"zdt bump tools/e2e --image {runtime['name']}" in runs

@@ -1,0 +1,192 @@
+"""`zdt rehearse`: rehearse a rolling update between two rendered states."""
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from tools.rehearsal import report
+from tools.rehearsal.container_runtime import ENGINE_RUNTIMES
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.run import Options, Rehearsal, Result
+from tools.rehearsal.runtime import ProcessRuntime, Runtime
+from tools.rehearsal.sources import load_overlay, load_revision
+from tools.rehearsal.spec import Workload
+from tools.repo import ROOT
+from tools.servers import SERVERS
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+# How pods run: server processes, or containers of the built image (zdt image build v1 v2).
+RUNTIMES = {"process": ProcessRuntime, **ENGINE_RUNTIMES}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zdt rehearse",
+        description="Rehearse a rolling update of the rendered manifests under load, on this "
+        "machine: real server processes and requests; emulated Deployment controller, kubelet "
+        "and kube-proxy.",
+    )
+    states = p.add_argument_group("what to roll out")
+    states.add_argument(
+        "--from", dest="source", default="overlays/v1", help="overlay of the running state"
+    )
+    states.add_argument(
+        "--to", dest="target", default="overlays/v2", help="overlay of the new state"
+    )
+    states.add_argument("--from-rev", help="git revision of the running state (with --overlay)")
+    states.add_argument("--to-rev", help="git revision of the new state (with --overlay)")
+    states.add_argument("--overlay", help="overlay rendered at --from-rev and --to-rev")
+    states.add_argument("--repo", default=".", help="git repository for --from-rev/--to-rev")
+    states.add_argument("--deployment", help="the Deployment to roll out when there are several")
+    pods = p.add_argument_group("pods")
+    pods.add_argument(
+        "--app",
+        default="app",
+        help="the server each pod runs: app, or naive (process runtime only)",
+    )
+    pods.add_argument(
+        "--runtime",
+        default="process",
+        choices=sorted(RUNTIMES),
+        help="process: each pod is `python -m APP` on its loopback address; podman or docker: "
+        "each pod is a container of the locally built image for its tag "
+        "(<registry>/zero-downtime-app:v2 runs as localhost/zero-downtime-app:v2, built by "
+        "`zdt image build v1 v2`), published on the pod's loopback address",
+    )
+    pods.add_argument("--pod-network", default="127.0.0.0/24", help="loopback network for pod IPs")
+    load = p.add_argument_group("load and timing")
+    load.add_argument(
+        "--rate", type=float, help="requests/s (default: a share of the capacity measured first)"
+    )
+    load.add_argument(
+        "--load-fraction", type=float, default=0.5, help="share of the measured capacity"
+    )
+    load.add_argument("--capacity-seconds", type=float, default=3.0)
+    load.add_argument(
+        "--steady-seconds", type=float, default=2.0, help="load before the rollout starts"
+    )
+    load.add_argument(
+        "--clients", type=int, default=8, help="clients opening a new connection per request"
+    )
+    load.add_argument(
+        "--keepalive-clients", type=int, default=8, help="clients reusing their connection"
+    )
+    load.add_argument(
+        "--propagation-delay", type=float, default=1.0, help="endpoint change -> Service, s"
+    )
+    load.add_argument("--propagation-jitter", type=float, default=0.25)
+    load.add_argument(
+        "--wait-for-exit", action="store_true", help="keep the load until old pods exit"
+    )
+    load.add_argument("--time-limit", type=float, default=300.0, help="bound on the whole run, s")
+    load.add_argument("--seed", type=int)
+    output = p.add_argument_group("output")
+    output.add_argument(
+        "--out", default=str(ROOT / "out"), help="directory for the JSON and the picture"
+    )
+    output.add_argument("--name", default="rehearsal", help="base name of the output files")
+    output.add_argument("--no-plot", action="store_true")
+    output.add_argument("--quiet", action="store_true", help="no live progress")
+    return p
+
+
+def load_states(args: argparse.Namespace) -> tuple[Workload, Workload]:
+    revisions = (args.from_rev, args.to_rev, args.overlay)
+    if any(revisions):
+        if not all(revisions):
+            raise RehearsalError("--from-rev, --to-rev and --overlay go together")
+        repo = Path(args.repo).resolve()
+        return (
+            load_revision(repo, args.from_rev, args.overlay, args.deployment),
+            load_revision(repo, args.to_rev, args.overlay, args.deployment),
+        )
+    return (
+        load_overlay(overlay_path(args.source), args.source, args.deployment),
+        load_overlay(overlay_path(args.target), args.target, args.deployment),
+    )
+
+
+def overlay_path(argument: str) -> Path:
+    """A path as given, or else relative to the repository (so any working directory works)."""
+    path = Path(argument)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
+        propagation_delay=args.propagation_delay,
+        propagation_jitter=args.propagation_jitter,
+        rate=args.rate,
+        load_fraction=args.load_fraction,
+        capacity_seconds=args.capacity_seconds,
+        steady_seconds=args.steady_seconds,
+        fresh_clients=args.clients,
+        keepalive_clients=args.keepalive_clients,
+        wait_for_exit=args.wait_for_exit,
+        time_limit=args.time_limit,
+        pod_network=args.pod_network,
+        out_dir=Path(args.out),
+        name=args.name,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+
+
+def make_runtime(name: str, server: str) -> Runtime:
+    if server not in SERVERS:
+        raise RehearsalError(f"--app: no module {server!r}: choose one of {', '.join(SERVERS)}")
+    return RUNTIMES[name](server)
+
+
+async def run_until_stopped(rehearsal: Rehearsal) -> Result:
+    """SIGTERM stops the run like Ctrl-C: cancelled, it still tears every pod down (containers
+    would otherwise outlive it)."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    try:
+        return await rehearsal.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def rehearse_and_report(
+    source: Workload, target: Workload, runtime: Runtime, options: Options, plot: bool = True
+) -> tuple[Result, dict]:
+    """Run one rehearsal, print its summary, write <name>.json (and <name>.png)."""
+    result = asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
+    summary = report.summarize(result)
+    outputs = [
+        options.out_dir / f"{options.name}.json",
+        options.out_dir / f"{options.name}-requests.csv",
+    ]
+    report.write_json(result, summary, outputs[0])
+    report.write_requests(result, outputs[1])
+    if plot:
+        from rehearsal.plot import draw
+
+        outputs.append(draw(result, options.out_dir / f"{options.name}.png"))
+    print(report.text(summary))
+    print("  output        " + ", ".join(str(path) for path in outputs))
+    return result, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        source, target = load_states(args)
+        runtime = make_runtime(args.runtime, args.app)
+        options = options_from(args)
+        options.validate()
+        result, summary = rehearse_and_report(
+            source, target, runtime, options, plot=not args.no_plot
+        )
+    except RehearsalError as error:
+        print(f"rehearsal: error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("rehearsal: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(report.last_line(summary))
+    return EXIT_OK if result.ok else EXIT_FAILED

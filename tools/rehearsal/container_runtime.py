@@ -1,0 +1,174 @@
+"""Pods as containers: the built image run by podman or docker (`--runtime podman|docker`).
+
+Each pod is one detached container of the locally built image for its tag
+(container.image.local_image: `<registry>/<path>/zero-downtime-app:v2` runs as
+`localhost/zero-downtime-app:v2`, built by `zdt image build v2`), with:
+- the manifest's environment (the image bakes APP_VERSION in; HOST stays 0.0.0.0 inside);
+- the manifest's securityContext user (`--user`) and read-only root filesystem (`--read-only`
+  with a tmpfs /tmp, the manifests' emptyDir);
+- the container port published on the pod's own loopback address, `-p 127.0.0.x:PORT:PORT`, which
+  the Service and the kubelet's probes use: nothing is ever sent to the engine's bridge address;
+- the pod name as hostname, `--pull never`, and a name starting with NAME_PREFIX.
+
+Signals go to PID 1 (the gunicorn master) with `ENGINE kill --signal`, exec probes and hooks run
+with `ENGINE exec`, the exit status comes from `ENGINE wait` (128 + signal after a signal, as
+Kubernetes reports it) and `ENGINE logs --follow` appends the output to the pod's log file.
+Every container this runtime started is removed after the run, whatever its outcome (Ctrl-C and
+SIGTERM included); after a run killed outright, remove what it left with
+`podman rm --force $(podman ps --all --quiet --filter name=^zdt-rehearsal-)`.
+"""
+
+import asyncio
+import contextlib
+import signal
+import sys
+import uuid
+from functools import partial
+
+from tools.image.build import local_image
+from tools.image.engine import ENGINES, Engine, EngineError
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.runtime import Container, Launch, Runtime, wait_or_kill
+from tools.rehearsal.spec import Workload
+
+NAME_PREFIX = "zdt-rehearsal-"
+NO_EXIT_STATUS = -1  # the engine lost track of the container
+
+
+class EngineContainer(Container):
+    def __init__(self, runtime: "ContainerRuntime", name: str, launch: Launch) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.launch = launch
+        self.exited = asyncio.get_running_loop().create_task(self._wait())
+
+    async def _wait(self) -> int:
+        pipe = asyncio.subprocess.PIPE
+        waiter = await self.runtime.spawn("wait", self.name, stdout=pipe, stderr=pipe)
+        output, errors = await waiter.communicate()
+        if waiter.returncode == 0 and output.split():
+            return int(output.split()[0])
+        with open(self.launch.log_path, "ab") as log:
+            log.write(b"rehearsal: no exit status from the engine: " + errors)
+        return NO_EXIT_STATUS
+
+    def is_alive(self) -> bool:
+        return not self.exited.done()
+
+    async def signal(self, signum: int) -> None:
+        if self.is_alive():
+            name = signal.Signals(signum).name.removeprefix("SIG")
+            # Fails harmlessly when the container has just exited.
+            await (await self.runtime.spawn("kill", "--signal", name, self.name)).wait()
+
+    async def kill(self) -> None:
+        await self.signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exited)
+
+    async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
+        process = await self.runtime.spawn("exec", self.name, *command)
+        return await wait_or_kill(process, timeout)
+
+
+class ContainerRuntime(Runtime):
+    """Runs each pod as a container of the locally built image for its tag."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.run_id = uuid.uuid4().hex[:8]
+        self.helpers: list[asyncio.subprocess.Process] = []
+        self.runs: list[asyncio.subprocess.Process] = []  # `ENGINE run` commands
+        self.count = 0
+
+    @classmethod
+    def named(cls, engine: str, server: str = "app") -> "ContainerRuntime":
+        if server != "app":
+            raise RehearsalError(
+                f"--app {server}: --runtime {engine} runs the image, which holds only app/ "
+                "(use --runtime process)"
+            )
+        return cls(Engine.named(engine))
+
+    def check(self, workloads: list[Workload]) -> None:
+        problem = self.engine.problem()
+        if problem:
+            raise RehearsalError(f"--runtime {self.name}: {problem}")
+        for workload in workloads:
+            reference = workload.deployment.template.image
+            try:
+                image = local_image(reference)
+            except ValueError as error:
+                raise RehearsalError(f"{workload.source}: {error}") from None
+            if not self.engine.image_exists(image):
+                tag = image.rsplit(":", 1)[1]
+                raise RehearsalError(
+                    f"{workload.source}: image {reference} runs as {image}, which {self.name} "
+                    f"does not have: build it with `zdt image build {tag}`"
+                )
+
+    async def spawn(
+        self, *args: str, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    ) -> asyncio.subprocess.Process:
+        """Start `ENGINE ARGS...` (stopped by cleanup() if it is still running then)."""
+        process = await asyncio.create_subprocess_exec(
+            self.engine.name,
+            *args,
+            env=self.engine.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        self.helpers = [p for p in self.helpers if p.returncode is None] + [process]
+        return process
+
+    @property
+    def prefix(self) -> str:
+        """Every container of this runtime is named so (and removed by cleanup())."""
+        return f"{NAME_PREFIX}{self.run_id}-"
+
+    async def start(self, launch: Launch) -> Container:
+        self.count += 1
+        name = f"{self.prefix}{self.count}-{launch.pod}"
+        args = self.engine.run_args(
+            local_image(launch.image),
+            launch.env,
+            name=name,
+            publish=f"{launch.address}:{launch.port}:{launch.port}",
+            read_only=launch.read_only_root,
+            user=launch.user,
+            extra_args=("--hostname", launch.pod, "--pull", "never"),
+        )
+        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        run = await self.spawn(*args, stderr=asyncio.subprocess.PIPE)
+        self.runs.append(run)
+        _, errors = await run.communicate()
+        if run.returncode != 0:
+            # The kubelet records a failed start and retries, as for a process that cannot start.
+            raise OSError(f"{self.name} run {name}: {errors.decode().strip()}")
+        with open(launch.log_path, "ab") as log:
+            await self.spawn("logs", "--follow", name, stdout=log, stderr=log)
+        return EngineContainer(self, name, launch)
+
+    async def cleanup(self) -> None:
+        # A start cancelled by the end of the run may still be creating its container.
+        await asyncio.gather(*(run.wait() for run in self.runs))
+        self.runs = []
+        try:
+            await asyncio.to_thread(self.engine.remove_prefixed, self.prefix)
+        except EngineError as error:  # do not hide how the run itself ended
+            print(
+                f"rehearsal: warning: containers {self.prefix}* not removed: {error}",
+                file=sys.stderr,
+            )
+        for process in self.helpers:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        self.helpers = []
+
+
+ENGINE_RUNTIMES = {engine: partial(ContainerRuntime.named, engine) for engine in ENGINES}

@@ -1,0 +1,198 @@
+"""`zdt demo` (`make demo`): the v1 -> v2 rollout under load, then the naive design.
+
+1. the rehearsal of overlays/v1 -> overlays/v2 with `python -m app` pods, at a load sized from
+   the capacity measured at its start;
+2. the same rollout, at the same load, of the textbook recipe (tools/fixtures/naive: a
+   worker-level ready flag), no preStop hook, maxUnavailable 1 - a kustomize variant of the
+   same overlays, so it differs from ours only where the recipe does.
+Exit status 0 when ours lost nothing and the naive one lost requests, as expected.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools.rehearsal import report, variants
+from tools.rehearsal.cli import rehearse_and_report
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.run import Options
+from tools.rehearsal.runtime import ProcessRuntime
+from tools.rehearsal.sources import load_overlay
+from tools.repo import ROOT
+
+OUT = ROOT / "out"
+
+
+def explanation(ours: dict, naive: dict) -> str:
+    """Why the naive run loses requests and ours does not, with the figures of this run."""
+    env = ours["termination"]["env"]
+    drain = env.get("DRAIN_SECONDS", "?")
+    graceful = naive["termination"]["env"].get("GRACEFUL_TIMEOUT", "?")
+    pre_stop = report.describe_pre_stop(ours["termination"]["preStop"])
+    causes = report.failure_causes(naive)
+    delay = naive["propagation_delay_s"]
+    lines = [
+        "Why the naive run loses requests and ours does not:",
+        "  - The worker flag: the naive app's SIGTERM handler replaces gunicorn's in the worker.",
+        "    /ready turns 500, but the worker never stops by itself and never tells kept-alive",
+        f"    clients to leave; gunicorn kills it after GRACEFUL_TIMEOUT ({graceful} s), cutting",
+        "    every request on its connections.",
+        "  - No preStop: SIGTERM comes the moment a pod starts terminating, while the Service",
+        f"    still sends it new connections for the propagation delay ({delay:g} s). The naive",
+        "    workers keep accepting until they are killed, so here the kill loses the requests;",
+        "    a server that stops accepting at SIGTERM loses those new connections instead",
+        "    (tests/test_rehearsal.py: preStop shorter than the propagation delay).",
+        "  - maxUnavailable 1: an old pod goes before its replacement is ready (less capacity).",
+        f"  Ours: preStop {pre_stop} outlasts the propagation delay; then, for DRAIN_SECONDS "
+        f"({drain} s),",
+        '    every response says "Connection: close", so kept-alive clients reconnect through the',
+        "    Service to pods that stay, before gunicorn's graceful stop; maxUnavailable 0.",
+        "  Naive failures by cause (Service counters):",
+        *(f"    {n:>6}  {cause}" for cause, n in causes.items()),
+    ]
+    return "\n".join(lines)
+
+
+def side_by_side(ours: dict, naive: dict) -> str:
+    def row(label: str, pick) -> str:
+        return f"  {label:<26} {pick(ours):<34} {pick(naive)}"
+
+    def latency(summary: dict, phase: str) -> str:
+        figures = summary["latency"][phase]
+        return f"{report.ms(figures['p50_ms'])} / {report.ms(figures['p99_ms'])} ms"
+
+    def rollout(summary: dict) -> str:
+        r = summary["rollout"]
+        if r["duration_s"] is None:
+            return r["status"]
+        return f"{r['duration_s']:.1f} s (lower bound {r['lower_bound_s']:.1f} s)"
+
+    def failures(summary: dict) -> str:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary["failures_by_kind"].items()))
+        return f"{summary['failed']}" + (f" ({kinds})" if kinds else "")
+
+    def strategy(summary: dict) -> str:
+        s = summary["strategy"]
+        return f"maxSurge {s['resolved_max_surge']}, maxUnavailable {s['resolved_max_unavailable']}"
+
+    return "\n".join(
+        [
+            row(
+                "",
+                lambda s: "ours (python -m app)" if s is ours else "naive (tools/fixtures/naive)",
+            ),
+            row("preStop", lambda s: report.describe_pre_stop(s["termination"]["preStop"])),
+            row("strategy", strategy),
+            row("load", lambda s: f"{s['load_rps']:.0f} req/s"),
+            row("requests", lambda s: str(s["requests"])),
+            row("failed", failures),
+            row("p50 / p99 steady", lambda s: latency(s, "steady")),
+            row("p50 / p99 during rollout", lambda s: latency(s, "rollout")),
+            row("rollout", rollout),
+        ]
+    )
+
+
+def targets(ours: dict, wall_seconds: float) -> str:
+    """The benchmark targets beside this run's figures (printed, never asserted)."""
+    steady, during = ours["latency"]["steady"]["p99_ms"], ours["latency"]["rollout"]["p99_ms"]
+    rollout = ours["rollout"]
+    load_share = ours["load_rps"] / ours["capacity_rps"] if ours["capacity_rps"] else 0.0
+    rows = [
+        (
+            "load >= 50% of capacity",
+            f"{ours['load_rps']:.0f} of {ours['capacity_rps'] or 0:.0f} req/s ({load_share:.0%})",
+            load_share >= 0.495,
+        ),
+        (
+            "0 failed of >= 10,000 requests",
+            f"{ours['failed']} failed of {ours['requests']}",
+            ours["failed"] == 0 and ours["requests"] >= 10_000,
+        ),
+    ]
+    if steady and during:
+        rows.append(
+            (
+                "p99 during rollout <= 2 x steady",
+                f"{during:.1f} vs {steady:.1f} ms ({during / steady:.2f}x)",
+                during <= 2 * steady,
+            )
+        )
+    if rollout["duration_s"] and rollout["lower_bound_s"]:
+        ratio = rollout["duration_s"] / rollout["lower_bound_s"]
+        rows.append(
+            (
+                "rollout <= 1.5 x lower bound",
+                f"{rollout['duration_s']:.1f} vs {rollout['lower_bound_s']:.1f} s ({ratio:.2f}x)",
+                ratio <= 1.5,
+            )
+        )
+    rows.append(("whole demo <= 60 s", f"{wall_seconds:.1f} s", wall_seconds <= 60))
+    lines = ["== benchmark targets (ours; printed, not asserted) =="]
+    lines += [f"  {name:<34} {figure:<36} {'met' if ok else 'MISSED'}" for name, figure, ok in rows]
+    return "\n".join(lines)
+
+
+def naive_overlay(overlay: str, directory: Path):
+    path = ROOT / overlay
+    variant = variants.write(path, variants.naive(variants.deployment(path)), directory / overlay)
+    return load_overlay(variant, f"{overlay} (naive variant)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="zdt demo", description=__doc__).parse_args(argv)
+    started = time.monotonic()
+    print("Rollout rehearsal: real kustomize renders, real server processes, signals and requests;")
+    print(f"{report.EMULATED}.\n")
+    try:
+        v1, v2 = (
+            load_overlay(ROOT / "overlays/v1", "overlays/v1"),
+            load_overlay(ROOT / "overlays/v2", "overlays/v2"),
+        )
+        ours, ours_summary = rehearse_and_report(
+            v1,
+            v2,
+            ProcessRuntime("app"),
+            Options(
+                name="ours",
+                out_dir=OUT,
+                capacity_seconds=2.0,
+                steady_seconds=1.5,
+                tail_seconds=0.5,
+            ),
+        )
+        print()
+        with tempfile.TemporaryDirectory(prefix="rehearsal-naive-") as tmp:
+            naive_v1, naive_v2 = (
+                naive_overlay("overlays/v1", Path(tmp)),
+                naive_overlay("overlays/v2", Path(tmp)),
+            )
+        naive, naive_summary = rehearse_and_report(
+            naive_v1,
+            naive_v2,
+            ProcessRuntime("naive"),
+            Options(
+                name="naive", out_dir=OUT, rate=ours.rate, steady_seconds=1.0, tail_seconds=0.5
+            ),
+        )
+    except RehearsalError as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return 2
+    print("\n== side by side ==")
+    print(side_by_side(ours_summary, naive_summary))
+    print()
+    print(explanation(ours_summary, naive_summary))
+    expected = ours.ok and naive_summary["failed"] > 0
+    wall_seconds = time.monotonic() - started
+    print()
+    print(targets(ours_summary, wall_seconds))
+    print(f"\ndemo wall time {wall_seconds:.1f} s; pictures: {OUT}/ours.png, {OUT}/naive.png")
+    if not expected:
+        print(
+            "UNEXPECTED: ours must complete and lose nothing; the naive design must lose requests"
+        )
+    print(f"naive {report.last_line(naive_summary)}")
+    print(report.last_line(ours_summary))
+    return 0 if expected else 1

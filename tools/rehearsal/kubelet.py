@@ -1,0 +1,277 @@
+"""One pod, run the way the kubelet runs it (emulated; the container inside is real).
+
+- probes: startup gates liveness and readiness; every timing field is honoured
+  (initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold, failureThreshold);
+- restartPolicy Always: a container that exits or fails its liveness/startup probe is
+  restarted, the second restart onwards after the kubelet's back-off (10 s, doubling, max 300 s);
+- termination: preStop (sleep, exec or httpGet) -> SIGTERM -> SIGKILL once
+  terminationGracePeriodSeconds, counted from the start of termination, is over (plus the
+  kubelet's one-off 2 s when the preStop hook used it all).
+"""
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.rehearsal import httpclient
+from tools.rehearsal.probes import attempt
+from tools.rehearsal.runtime import Container, Launch, Runtime
+from tools.rehearsal.service import Endpoint
+from tools.rehearsal.spec import PodTemplate, PreStop, Probe
+from tools.rehearsal.timeline import Timeline
+
+PRESTOP_OVERRUN_GRACE = 2.0
+BACKOFF_START = 10.0
+BACKOFF_MAX = 300.0
+
+
+class Pod:
+    def __init__(
+        self,
+        name: str,
+        template: PodTemplate,
+        address: str,
+        runtime: Runtime,
+        timeline: Timeline,
+        on_change: Callable[["Pod"], None],
+        log_dir: Path,
+    ) -> None:
+        self.name = name
+        self.template = template
+        self.version = template.version
+        self.address = address
+        self.port = template.container_port
+        self.runtime = runtime
+        self.timeline = timeline
+        self.on_change = on_change
+        self.log_path = log_dir / f"{name}.log"
+        self.created_at = timeline.now()
+        self.started = False  # startup probe passed
+        self.ready = False  # readiness probe passing
+        self.ready_since: float | None = None
+        self.first_ready: float | None = None
+        self.terminating = False
+        self.terminating_since: float | None = None
+        self.sigterm_sent = False
+        self.gone = False
+        self.restarts = 0
+        self.exit_codes: list[int] = []
+        self.container: Container | None = None
+        self.deleted = asyncio.Event()
+        self.started_event = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    # -- what the control plane sees -------------------------------------------------------
+
+    def start(self) -> None:
+        self.timeline.record(self.name, "created", f"{self.version} at {self.address}:{self.port}")
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def delete(self) -> None:
+        if self.terminating:
+            return
+        self.terminating = True
+        self.terminating_since = self.timeline.now()
+        self.timeline.record(self.name, "terminating")
+        self.deleted.set()
+        self.on_change(self)
+
+    def endpoint(self) -> Endpoint | None:
+        if self.gone:
+            return None
+        return Endpoint(
+            pod=self.name,
+            address=self.address,
+            port=self.port,
+            ready=self.ready and not self.terminating,
+            serving=self.ready,
+            terminating=self.terminating,
+        )
+
+    def available(self, min_ready_seconds: float) -> bool:
+        if not self.ready or self.terminating or self.ready_since is None:
+            return False
+        return self.timeline.now() - self.ready_since >= min_ready_seconds
+
+    # -- state changes -----------------------------------------------------------------------
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready == self.ready:
+            return
+        self.ready = ready
+        self.ready_since = self.timeline.now() if ready else None
+        if ready and self.first_ready is None:
+            self.first_ready = self.ready_since
+        self.timeline.record(self.name, "ready" if ready else "not ready")
+        self.on_change(self)
+
+    def _set_started(self, started: bool) -> None:
+        self.started = started
+        if started:
+            self.started_event.set()
+            self.timeline.record(self.name, "started", "startup probe passed")
+        else:
+            self.started_event.clear()
+
+    # -- the pod's life ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        while not self.terminating:
+            outcome = await self._run_container()
+            if outcome == "deleted":
+                break
+            self.restarts += 1
+            self.timeline.record(
+                self.name, "restarting", f"restart {self.restarts} in {backoff:.0f}s"
+            )
+            if backoff:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.deleted.wait(), backoff)
+            backoff = min(BACKOFF_MAX, backoff * 2) if backoff else BACKOFF_START
+        self.gone = True
+        self._set_ready(False)
+        self.timeline.record(self.name, "gone")
+        self.on_change(self)
+
+    async def _run_container(self) -> str:
+        launch = Launch(
+            pod=self.name,
+            image=self.template.image,
+            version=self.version,
+            address=self.address,
+            port=self.port,
+            env=self.template.environment(self.name, self.address),
+            log_path=self.log_path,
+            user=self.template.user,
+            read_only_root=self.template.read_only_root,
+        )
+        try:
+            container = await self.runtime.start(launch)
+        except OSError as error:
+            self.timeline.record(self.name, "start failed", str(error))
+            return "exited"
+        self.container = container
+        self.timeline.record(self.name, "container started")
+        self.sigterm_sent = False
+        self._set_started(self.template.startup is None)
+        probe_failed = asyncio.get_running_loop().create_future()
+        probes = [
+            asyncio.create_task(self._probe_loop(probe, container, probe_failed))
+            for probe in (self.template.startup, self.template.readiness, self.template.liveness)
+            if probe is not None
+        ]
+        if self.template.readiness is None:
+            probes.append(asyncio.create_task(self._ready_when_started()))
+        exited = asyncio.create_task(container.wait())
+        deleted = asyncio.create_task(self.deleted.wait())
+        await asyncio.wait({exited, deleted, probe_failed}, return_when=asyncio.FIRST_COMPLETED)
+        deleted.cancel()
+        if exited.done():
+            outcome = "exited"
+        elif self.terminating:
+            outcome = "deleted"
+            await self._terminate(container, exited, self.template.termination_grace, "pod deleted")
+        else:
+            failed: Probe = probe_failed.result()
+            outcome = f"{failed.kind} failed"
+            grace = failed.termination_grace
+            grace = self.template.termination_grace if grace is None else grace
+            await self._terminate(container, exited, grace, f"{failed.kind} probe failed")
+        for task in probes:
+            task.cancel()
+        code = await exited
+        self.exit_codes.append(code)
+        self._set_ready(False)
+        self._set_started(False)
+        self.timeline.record(self.name, "exited", f"status {code}")
+        return outcome
+
+    async def _ready_when_started(self) -> None:
+        await self.started_event.wait()
+        self._set_ready(True)
+
+    async def _probe_loop(self, probe: Probe, container: Container, failed: asyncio.Future) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(probe.initial_delay)
+        successes = failures = 0
+        while container.is_alive():
+            if probe.kind != "startup" and not self.started:
+                await self.started_event.wait()  # the kubelet probes right after startup succeeds
+            elif probe.kind == "startup" and self.started:
+                return
+            if probe.kind == "liveness" and self.terminating:
+                return
+            began = loop.time()
+            ok = await attempt(probe, self.address, container)
+            successes, failures = (successes + 1, 0) if ok else (0, failures + 1)
+            if probe.kind == "readiness":
+                if successes >= probe.success_threshold:
+                    self._set_ready(True)
+                elif failures >= probe.failure_threshold:
+                    self._set_ready(False)
+            elif probe.kind == "startup" and ok:
+                self._set_started(True)
+                return
+            elif failures >= probe.failure_threshold and not failed.done():
+                self.timeline.record(self.name, f"{probe.kind} failed", f"{failures} times")
+                failed.set_result(probe)
+                return
+            await asyncio.sleep(max(0.0, began + probe.period - loop.time()))
+
+    async def _terminate(
+        self, container: Container, exited: asyncio.Task, grace: float, reason: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        self.timeline.record(self.name, "killing", f"{reason}, grace period {grace:g}s")
+        pre_stop = self.template.pre_stop
+        if pre_stop is not None:
+            hook = asyncio.create_task(self._pre_stop(pre_stop, container, deadline))
+            await asyncio.wait(
+                {hook, exited},
+                timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not hook.done():
+                hook.cancel()
+                if not exited.done():
+                    deadline = loop.time() + PRESTOP_OVERRUN_GRACE
+                    self.timeline.record(self.name, "preStop cut", "grace period over")
+            else:
+                self.timeline.record(self.name, "preStop done")
+        if not exited.done():
+            await container.signal(signal.SIGTERM)
+            self.sigterm_sent = True
+            self.timeline.record(self.name, "SIGTERM")
+        await asyncio.wait({exited}, timeout=max(0.0, deadline - loop.time()))
+        if not exited.done():
+            self.timeline.record(self.name, "SIGKILL", "grace period over")
+            await container.kill()
+
+    async def _pre_stop(self, hook: PreStop, container: Container, deadline: float) -> None:
+        remaining = deadline - asyncio.get_running_loop().time()
+        self.timeline.record(
+            self.name,
+            "preStop",
+            f"{hook.action} {hook.seconds:g}s" if hook.action == "sleep" else hook.action,
+        )
+        if hook.action == "sleep":
+            await asyncio.sleep(hook.seconds)
+        elif hook.action == "exec":
+            await container.exec(hook.command, remaining)
+        else:
+            with contextlib.suppress(
+                OSError, TimeoutError, asyncio.IncompleteReadError, ValueError
+            ):
+                await httpclient.get(self.address, hook.port, hook.path, remaining)
+
+    async def force_stop(self) -> None:
+        """End of the run: kill what is left, no grace (the load has stopped already)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        if self.container is not None and self.container.is_alive():
+            await self.container.kill()
+            await self.container.wait()

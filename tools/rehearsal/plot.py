@@ -1,0 +1,116 @@
+"""The timeline picture: answered and failed requests per second, latency, pod lifecycles."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tools.rehearsal.report import per_second, percentile  # noqa: E402
+from tools.rehearsal.run import Result  # noqa: E402
+
+PHASE_COLOURS = {
+    "starting": "#c7c7c7",
+    "ready": "#2ca02c",
+    "terminating": "#ff7f0e",
+    "draining": "#d62728",
+}
+
+
+def pod_phases(result: Result, pod: str, end: float) -> list[tuple[float, float, str]]:
+    """(start, length, phase) bars from the pod's events."""
+    bars = []
+    phase, since = None, None
+    for event in result.events:
+        if event.source != pod:
+            continue
+        new = {
+            "created": "starting",
+            "ready": "ready",
+            "not ready": "starting",
+            "terminating": "terminating",
+            "SIGTERM": "draining",
+            "gone": None,
+        }.get(event.kind, phase)
+        if event.kind == "not ready" and phase in ("terminating", "draining"):
+            new = phase
+        if new != phase:
+            if phase is not None:
+                bars.append((since, event.t - since, phase))
+            phase, since = new, event.t
+    if phase is not None:
+        bars.append((since, end - since, phase))
+    return bars
+
+
+def draw(result: Result, path: Path) -> Path:
+    series = per_second(result.records)
+    end = max([r[0] for r in result.records] + [e.t for e in result.events] + [1.0])
+    figure, (answered, failures, latency, pods) = plt.subplots(
+        4, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 1.5, 3]}
+    )
+    for version, counts in series["ok_by_version"].items():
+        answered.plot(
+            list(counts), list(counts.values()), drawstyle="steps-post", label=version or "?"
+        )
+    answered.set_ylabel("answered / s")
+    answered.legend(loc="upper left", title="version")
+    stacked: dict[int, int] = {}
+    for kind, counts in series["failed_by_kind"].items():
+        bottoms = [stacked.get(second, 0) for second in counts]
+        failures.bar(
+            list(counts), list(counts.values()), bottom=bottoms, width=1, align="edge", label=kind
+        )
+        for second, count in counts.items():
+            stacked[second] = stacked.get(second, 0) + count
+    failures.set_ylabel("failed / s")
+    if series["failed_by_kind"]:
+        failures.legend(loc="upper left")
+    else:
+        failures.text(
+            0.5, 0.5, "no failed request", transform=failures.transAxes, ha="center", va="center"
+        )
+    latencies: dict[int, list[float]] = {}
+    for started, seconds, outcome, _, _ in result.records:
+        if outcome == "ok":
+            latencies.setdefault(int(started), []).append(seconds * 1000)
+    seconds = sorted(latencies)
+    p99 = [percentile(latencies[second], 0.99) for second in seconds]
+    latency.plot(seconds, p99, drawstyle="steps-post", color="#555")
+    latency.set_ylabel("p99 ms")
+    names = [pod.name for pod in result.pods]
+    for row, name in enumerate(names):
+        for start, length, phase in pod_phases(result, name, end):
+            pods.broken_barh([(start, length)], (row - 0.4, 0.8), color=PHASE_COLOURS[phase])
+    pods.set_yticks(range(len(names)))
+    pods.set_yticklabels(
+        [
+            f"{p.version} {p.name[-5:]}" + (f" ({p.restarts} restarts)" if p.restarts else "")
+            for p in result.pods
+        ]
+    )
+    pods.invert_yaxis()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in PHASE_COLOURS.values()]
+    pods.legend(
+        handles,
+        ["starting / not ready", "ready", "terminating (preStop)", "SIGTERM sent"],
+        loc="lower left",
+        fontsize=8,
+    )
+    pods.set_xlabel("seconds")
+    for axis in (answered, failures, latency, pods):
+        axis.axvline(result.rollout_started, color="k", linestyle="--", linewidth=0.8)
+        if result.rollout_completed is not None:
+            axis.axvline(result.rollout_completed, color="k", linestyle=":", linewidth=0.8)
+    failed = len(result.failed)
+    figure.suptitle(
+        f"{result.name}: {result.source.deployment.template.version} -> "
+        f"{result.target.deployment.template.version}, {len(result.records)} requests, "
+        f"{failed} failed (dashed: rollout start, dotted: complete)"
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,254 @@
+"""What a rehearsal found: figures, the text summary, the JSON result file."""
+
+import csv
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+from tools.rehearsal.run import Result
+
+EMULATED = (
+    "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"
+)
+TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
+POD_MILESTONES = ("created", "ready", "terminating", "SIGTERM", "SIGKILL", "exited")
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def latency(records: list, start: float, end: float) -> dict:
+    values = [r[1] * 1000 for r in records if start <= r[0] < end and r[2] == "ok"]
+    return {
+        "requests": len(values),
+        "p50_ms": percentile(values, 0.5),
+        "p99_ms": percentile(values, 0.99),
+    }
+
+
+def pod_rows(result: Result) -> list[dict]:
+    rows = []
+    for pod in result.pods:
+        row = {
+            "name": pod.name,
+            "version": pod.version,
+            "address": pod.address,
+            "restarts": pod.restarts,
+        }
+        for event in result.events:
+            if event.source == pod.name and event.kind in POD_MILESTONES and event.kind not in row:
+                row[event.kind] = event.t
+        row["exit_codes"] = pod.exit_codes
+        rows.append(row)
+    return rows
+
+
+def per_second(records: list) -> dict:
+    """Requests started in each second: answered per version, failed per kind."""
+    ok: dict[str, Counter] = {}
+    failed: dict[str, Counter] = {}
+    for started, _, outcome, version, _ in records:
+        second = int(started)
+        if outcome == "ok":
+            ok.setdefault(version, Counter())[second] += 1
+        else:
+            failed.setdefault(outcome, Counter())[second] += 1
+
+    def series(table: dict[str, Counter]) -> dict[str, dict[int, int]]:
+        return {key: dict(sorted(counts.items())) for key, counts in sorted(table.items())}
+
+    return {"ok_by_version": series(ok), "failed_by_kind": series(failed)}
+
+
+def summarize(result: Result) -> dict:
+    deployment = result.target.deployment
+    records = result.records
+    failed = result.failed
+    duration = result.rollout_duration
+    fenceposts = deployment.fenceposts
+    template = deployment.template
+    old_template = result.source.deployment.template
+    return {
+        "name": result.name,
+        "from": result.source.source,
+        "to": result.target.source,
+        "from_version": old_template.version,
+        "to_version": template.version,
+        "runtime": result.runtime,
+        "emulated": EMULATED,
+        "strategy": {
+            "type": deployment.strategy_type,
+            "replicas": deployment.replicas,
+            "maxSurge": deployment.max_surge,
+            "maxUnavailable": deployment.max_unavailable,
+            "resolved_max_surge": fenceposts.max_surge,
+            "resolved_max_unavailable": fenceposts.max_unavailable,
+            "minReadySeconds": deployment.min_ready_seconds,
+            "progressDeadlineSeconds": deployment.progress_deadline_seconds,
+        },
+        "termination": {
+            "preStop": old_template.pre_stop.__dict__ if old_template.pre_stop else None,
+            "terminationGracePeriodSeconds": old_template.termination_grace,
+            "env": {var.name: var.value for var in old_template.env if var.name in TIMING_ENV},
+        },
+        "propagation_delay_s": result.options.propagation_delay,
+        "propagation_jitter_s": result.options.propagation_jitter,
+        "capacity_rps": result.capacity,
+        "load_rps": result.rate,
+        "clients": {
+            "new_connection": result.options.fresh_clients,
+            "keep_alive": result.options.keepalive_clients,
+        },
+        "requests": len(records),
+        "failed": len(failed),
+        "failures_by_kind": dict(Counter(r[2] for r in failed)),
+        "requests_by_version": dict(Counter(r[3] for r in records if r[2] == "ok")),
+        "final_versions": dict(Counter(result.final_versions)),
+        "latency": {
+            "steady": latency(records, result.steady_started, result.rollout_started),
+            "rollout": latency(records, result.rollout_started, result.settled),
+        },
+        "rollout": {
+            "status": "complete"
+            if result.rollout_completed is not None
+            else f"failed: {result.rollout_failed}",
+            "started_s": result.rollout_started,
+            "duration_s": duration,
+            "lower_bound_s": result.lower_bound,
+            "waves": fenceposts.waves(deployment.replicas),
+            "fastest_pod_startup_s": result.startup_seconds,
+        },
+        "service": {
+            "no_endpoint": result.proxy_no_endpoint,
+            "backend_refused": result.proxy_backend_failed,
+        },
+        "pods": pod_rows(result),
+        "notes": result.notes,
+        "ok": result.ok,
+    }
+
+
+def failure_causes(summary: dict) -> dict[str, int]:
+    """Where failures came from, from the Service's own counters."""
+    refused = summary["service"]["backend_refused"]
+    no_endpoint = summary["service"]["no_endpoint"]
+    causes = {
+        "new connection sent to a pod no longer listening": refused,
+        "no endpoint in the Service": no_endpoint,
+        "established connection cut (kept-alive or in flight)": summary["failed"]
+        - refused
+        - no_endpoint,
+    }
+    return {cause: n for cause, n in causes.items() if n > 0}
+
+
+def write_json(result: Result, summary: dict, path: Path) -> None:
+    document = {
+        **summary,
+        "per_second": per_second(result.records),
+        "failed_requests": [
+            {"t": round(r[0], 4), "latency_s": round(r[1], 4), "outcome": r[2], "client": r[4]}
+            for r in result.failed[:1000]
+        ],
+        "events": [event.__dict__ for event in result.events],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1))
+
+
+def write_requests(result: Result, path: Path) -> None:
+    """Every request: start (s since the run began), latency, outcome, version, client kind."""
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["t_s", "latency_ms", "outcome", "version", "client"])
+        for started, latency_s, outcome, version, kind in result.records:
+            writer.writerow([f"{started:.4f}", f"{latency_s * 1000:.2f}", outcome, version, kind])
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def last_line(summary: dict) -> str:
+    return (
+        f"{summary['from_version']} -> {summary['to_version']}: "
+        f"{summary['requests']} requests, {summary['failed']} failed"
+    )
+
+
+def text(summary: dict) -> str:
+    strategy = summary["strategy"]
+    rollout = summary["rollout"]
+    steady, during = summary["latency"]["steady"], summary["latency"]["rollout"]
+    pre_stop = summary["termination"]["preStop"]
+    load = f"{summary['load_rps']:.0f} req/s"
+    if summary["capacity_rps"]:
+        share = summary["load_rps"] / summary["capacity_rps"]
+        load += f" ({share:.0%} of the {summary['capacity_rps']:.0f} req/s measured)"
+    if rollout["duration_s"] is None:
+        timing = rollout["status"]
+    else:
+        ratio = (
+            rollout["duration_s"] / rollout["lower_bound_s"]
+            if rollout["lower_bound_s"]
+            else float("nan")
+        )
+        timing = (
+            f"complete in {rollout['duration_s']:.1f}s; "
+            f"lower bound {rollout['lower_bound_s']:.1f}s "
+            f"({rollout['waves']} waves x ({rollout['fastest_pod_startup_s']:.1f}s start-up + "
+            f"{strategy['minReadySeconds']:g}s minReadySeconds)) -> {ratio:.2f}x"
+        )
+    failures = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["failures_by_kind"].items()))
+    lines = [
+        f"== {summary['name']}: {summary['from']} -> {summary['to']} "
+        f"({summary['runtime']} runtime) ==",
+        f"  {summary['emulated']}",
+        f"  strategy      {strategy['type']} "
+        f"maxSurge {strategy['maxSurge']} -> {strategy['resolved_max_surge']}, "
+        f"maxUnavailable {strategy['maxUnavailable']} -> {strategy['resolved_max_unavailable']} "
+        f"({strategy['replicas']} replicas), minReadySeconds {strategy['minReadySeconds']:g}, "
+        f"progressDeadlineSeconds {strategy['progressDeadlineSeconds']:g}",
+        f"  termination   preStop {describe_pre_stop(pre_stop)}, terminationGracePeriodSeconds "
+        f"{summary['termination']['terminationGracePeriodSeconds']:g}, "
+        + "".join(f"{k} {v}, " for k, v in summary["termination"]["env"].items())
+        + f"Service propagation "
+        f"{summary['propagation_delay_s']:g}s +- {summary['propagation_jitter_s']:g}s",
+        f"  load          {load}, {summary['clients']['new_connection']} new-connection + "
+        f"{summary['clients']['keep_alive']} keep-alive clients",
+        f"  requests      {summary['requests']}: "
+        + ", ".join(f"{v or '?'} {n}" for v, n in sorted(summary["requests_by_version"].items())),
+        f"  failed        {summary['failed']}{' (' + failures + ')' if failures else ''}",
+        *(f"    {n:>6}  {cause}" for cause, n in failure_causes(summary).items()),
+        f"  latency       p50/p99 steady {ms(steady['p50_ms'])}/{ms(steady['p99_ms'])} ms, "
+        f"during rollout {ms(during['p50_ms'])}/{ms(during['p99_ms'])} ms",
+        f"  rollout       {timing}",
+        "  final pods    " + ", ".join(f"{n} x {v}" for v, n in summary["final_versions"].items()),
+        "  pods          created  ready  termin.  SIGTERM  exited  restarts",
+    ]
+    for pod in summary["pods"]:
+        cells = [pod.get(k) for k in ("created", "ready", "terminating", "SIGTERM")]
+        exited = pod.get("exited")
+        lines.append(
+            f"    {pod['name']:<34} {pod['version']:<4} "
+            + " ".join(f"{c:7.2f}" if c is not None else "      -" for c in cells)
+            + (f" {exited:7.2f}" if exited is not None else "       -")
+            + f"  {pod['restarts']}"
+        )
+    lines += [f"  note          {note}" for note in summary["notes"]]
+    return "\n".join(lines)
+
+
+def describe_pre_stop(pre_stop: dict | None) -> str:
+    if pre_stop is None:
+        return "none"
+    if pre_stop["action"] == "sleep":
+        return f"sleep {pre_stop['seconds']:g}s"
+    if pre_stop["action"] == "exec":
+        return "exec " + " ".join(pre_stop["command"])
+    return f"httpGet {pre_stop['path']}"

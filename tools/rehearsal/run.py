@@ -1,0 +1,324 @@
+"""One rehearsal: bring up the "from" state, load it, apply the "to" state, watch every request."""
+
+import asyncio
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.rehearsal.controller import DeploymentController
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.kubelet import Pod
+from tools.rehearsal.load import LoadConfig, LoadProcess, Record
+from tools.rehearsal.network import AddressPool
+from tools.rehearsal.runtime import Runtime
+from tools.rehearsal.service import EndpointView, ServiceProxy
+from tools.rehearsal.spec import PodTemplate, Workload
+from tools.rehearsal.timeline import Event, Timeline
+from tools.repo import ROOT
+
+
+@dataclass
+class Options:
+    propagation_delay: float = 1.0  # endpoint change -> kube-proxy, seconds
+    propagation_jitter: float = 0.25  # +- uniformly
+    rate: float | None = None  # requests/s; None: a fraction of the capacity measured first
+    load_fraction: float = 0.5
+    capacity_seconds: float = 3.0
+    steady_seconds: float = 2.0
+    tail_seconds: float = 1.0  # load on the final state before stopping
+    fresh_clients: int = 8
+    keepalive_clients: int = 8
+    request_timeout: float = 5.0
+    wait_for_exit: bool = False  # False: stop once old pods can no longer receive requests
+    time_limit: float = 300.0
+    pod_network: str = "127.0.0.0/24"
+    out_dir: Path = ROOT / "out"
+    name: str = "rehearsal"
+    seed: int | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        checks = {
+            "--propagation-delay": self.propagation_delay >= 0,
+            "--propagation-jitter": 0 <= self.propagation_jitter <= self.propagation_delay,
+            "--rate": self.rate is None or 0 < self.rate <= 20_000,
+            "--load-fraction": 0 < self.load_fraction <= 1.5,
+            "--capacity-seconds": 0.5 <= self.capacity_seconds <= 60,
+            "--steady-seconds": 0 <= self.steady_seconds <= 600,
+            "--clients": 0 <= self.fresh_clients <= 256 and 0 <= self.keepalive_clients <= 256,
+            "--time-limit": 1 <= self.time_limit <= 3600,
+        }
+        checks["--clients"] = (
+            checks["--clients"] and self.fresh_clients + self.keepalive_clients > 0
+        )
+        for option, ok in checks.items():
+            if not ok:
+                raise RehearsalError(f"{option}: value out of range")
+
+
+@dataclass
+class PodSummary:
+    name: str
+    version: str
+    address: str
+    restarts: int
+    exit_codes: list[int]
+
+
+@dataclass
+class Result:
+    name: str
+    source: Workload
+    target: Workload
+    options: Options
+    runtime: str
+    records: list[Record]  # times relative to the run's start
+    events: list[Event]
+    pods: list[PodSummary]
+    capacity: float | None
+    rate: float
+    load_started: float
+    steady_started: float  # the load runs at `rate` from here
+    rollout_started: float
+    rollout_completed: float | None
+    rollout_failed: str
+    settled: float  # old pods gone or unreachable
+    startup_seconds: float  # the fastest pod: creation to ready
+    final_versions: list[str]
+    proxy_no_endpoint: int
+    proxy_backend_failed: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r[2] != "ok"]
+
+    @property
+    def rollout_duration(self) -> float | None:
+        return (
+            None
+            if self.rollout_completed is None
+            else self.rollout_completed - self.rollout_started
+        )
+
+    @property
+    def lower_bound(self) -> float:
+        """Waves x (the fastest pod start-up seen in this run + minReadySeconds)."""
+        deployment = self.target.deployment
+        if deployment.strategy_type == "Recreate":
+            return self.startup_seconds + deployment.min_ready_seconds
+        waves = deployment.fenceposts.waves(deployment.replicas)
+        return waves * (self.startup_seconds + deployment.min_ready_seconds)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.rollout_completed is not None
+
+
+class Rehearsal:
+    def __init__(
+        self, source: Workload, target: Workload, runtime: Runtime, options: Options
+    ) -> None:
+        if source.deployment.template.template_hash == target.deployment.template.template_hash:
+            raise RehearsalError(
+                f"{source.source} and {target.source} render the same pod template: "
+                "nothing to roll out"
+            )
+        options.validate()
+        runtime.check([source, target])
+        self.source, self.target, self.runtime, self.options = source, target, runtime, options
+        self.timeline = Timeline(print if options.progress else None)
+        self.rng = random.Random(options.seed)
+        self.view = EndpointView(
+            self.timeline, options.propagation_delay, options.propagation_jitter, self.rng
+        )
+        self.proxy = ServiceProxy(self.view)
+        self.addresses = AddressPool(options.pod_network)
+        self.log_dir = options.out_dir / f"{options.name}-pods"
+        # Only this run's pods: logs of an earlier run with the same name would mislead.
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.log_dir.mkdir(parents=True)
+        self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
+
+    def make_pod(self, name: str, template: PodTemplate) -> Pod:
+        address = self.addresses.allocate(template.container_port)
+        return Pod(
+            name, template, address, self.runtime, self.timeline, self.pod_changed, self.log_dir
+        )
+
+    def pod_changed(self, pod: Pod) -> None:
+        self.view.publish(pod.name, pod.endpoint())
+        self.controller.wake.set()
+
+    def say(self, message: str) -> None:
+        self.timeline.record("rehearsal", message)
+
+    async def wait_for(
+        self, condition, timeout: float, what: str, load: LoadProcess | None = None
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_report = loop.time() + 1
+        while not condition():
+            if loop.time() > deadline:
+                self.say(f"gave up waiting: {what}")
+                return False
+            if load is not None and self.options.progress and loop.time() >= next_report:
+                next_report += 1
+                print(self.progress_line(load))
+            await asyncio.sleep(0.02)
+        return True
+
+    def progress_line(self, load: LoadProcess) -> str:
+        states: dict[str, int] = {}
+        for pod in self.controller.pods():
+            if pod.gone:
+                continue
+            state = "terminating" if pod.terminating else "ready" if pod.ready else "starting"
+            key = f"{pod.version} {state}"
+            states[key] = states.get(key, 0) + 1
+        pods = ", ".join(f"{count} {key}" for key, count in sorted(states.items()))
+        return (
+            f"{self.timeline.now():7.2f}s  load: {load.ok} ok, {load.failed} failed | pods: {pods}"
+        )
+
+    def old_pods_settled(self) -> bool:
+        for rs in self.controller.old:
+            for pod in rs.pods:
+                if pod.gone:
+                    continue
+                if self.options.wait_for_exit or not pod.terminating:
+                    return False
+                if not pod.sigterm_sent or self.proxy.reachable(pod.name):
+                    return False
+        return True
+
+    async def run(self) -> Result:
+        options = self.options
+        deployment = self.source.deployment
+        await self.proxy.start()
+        self.say(
+            f"Service {self.target.service.name}:{self.target.service.port} emulated at "
+            f"{self.proxy.host}:{self.proxy.port}, propagation delay "
+            f"{options.propagation_delay:g}s +- {options.propagation_jitter:g}s"
+        )
+        self.controller.apply(deployment)
+        self.controller.start()
+        load: LoadProcess | None = None
+        try:
+            up = await self.wait_for(
+                lambda: (
+                    len(self.view.ready) == deployment.replicas
+                    and sum(p.ready for p in self.controller.pods()) == deployment.replicas
+                ),
+                deployment.progress_deadline_seconds,
+                f"{deployment.replicas} ready {deployment.template.version} pods",
+            )
+            if not up:
+                raise RehearsalError(
+                    f"{self.source.source}: the starting state never became ready "
+                    f"(pod logs: {self.log_dir})"
+                )
+            for pod in self.controller.pods():  # the starting state counts as long available
+                pod.ready_since -= deployment.min_ready_seconds
+            load = LoadProcess(
+                LoadConfig(
+                    self.proxy.host,
+                    self.proxy.port,
+                    options.fresh_clients,
+                    options.keepalive_clients,
+                    request_timeout=options.request_timeout,
+                    max_seconds=options.time_limit,
+                ),
+                self.log_dir / "load-records.json",
+            )
+            await load.start()
+            load_started = self.timeline.now()
+            capacity = None
+            rate = options.rate
+            if rate is None:
+                self.say(f"measuring capacity for {options.capacity_seconds:g}s (closed loop)")
+                capacity = await load.measure_capacity(options.capacity_seconds)
+                rate = max(1.0, capacity * options.load_fraction)
+                self.say(f"capacity {capacity:.0f} req/s; load {rate:.0f} req/s")
+            load.set_rate(rate)
+            steady_started = self.timeline.now()
+            await asyncio.sleep(options.steady_seconds)
+            rollout_started = self.timeline.now()
+            self.say(f"rollout: applying {self.target.source}")
+            self.controller.apply(self.target.deployment)
+            limit = max(1.0, options.time_limit - self.timeline.now())
+            await self.wait_for(
+                lambda: self.controller.completed_at is not None or self.controller.failed_reason,
+                limit,
+                "the rollout to finish",
+                load,
+            )
+            if self.controller.completed_at is not None:
+                await self.wait_for(
+                    self.old_pods_settled,
+                    max(1.0, options.time_limit - self.timeline.now()),
+                    "old pods to stop",
+                    load,
+                )
+            settled = self.timeline.now()
+            await asyncio.sleep(options.tail_seconds)
+            records = await load.stop()
+            self.say("load stopped")
+        finally:
+            if load is not None:
+                load.kill()
+            await self.teardown()
+        start = self.timeline.start
+        return Result(
+            name=options.name,
+            source=self.source,
+            target=self.target,
+            options=options,
+            runtime=self.runtime.name,
+            records=[
+                (t - start, latency, outcome, version, kind)
+                for t, latency, outcome, version, kind in records
+            ],
+            events=self.timeline.events,
+            pods=[
+                PodSummary(p.name, p.version, p.address, p.restarts, p.exit_codes)
+                for p in self.controller.pods()
+            ],
+            capacity=capacity,
+            rate=rate,
+            load_started=load_started,
+            steady_started=steady_started,
+            rollout_started=rollout_started,
+            rollout_completed=self.controller.completed_at,
+            rollout_failed=self.controller.failed_reason
+            or ("" if self.controller.completed_at else "time limit"),
+            settled=settled,
+            startup_seconds=min(
+                (
+                    p.first_ready - p.created_at
+                    for p in self.controller.pods()
+                    if p.first_ready is not None
+                ),
+                default=0.0,
+            ),
+            final_versions=[
+                p.version for p in self.controller.pods() if not p.terminating and not p.gone
+            ],
+            proxy_no_endpoint=self.proxy.no_endpoint,
+            proxy_backend_failed=sum(self.proxy.backend_failed.values()),
+            notes=[*self.source.notes],
+        )
+
+    async def teardown(self) -> None:
+        await self.controller.stop()
+        await asyncio.gather(
+            *(pod.force_stop() for pod in self.controller.pods()), return_exceptions=True
+        )
+        await self.runtime.cleanup()
+        await self.proxy.stop()
+
+
+def rehearse(source: Workload, target: Workload, runtime: Runtime, options: Options) -> Result:
+    return asyncio.run(Rehearsal(source, target, runtime, options).run())

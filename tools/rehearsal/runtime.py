@@ -1,0 +1,167 @@
+"""How a pod's container runs: the seam between the emulated kubelet and real processes.
+
+A runtime starts a container for a Launch (the pod's address, port, environment and version)
+and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
+`python -m <module>` directly on the pod's loopback address; ContainerRuntime
+(rehearsal/container_runtime.py) runs the built image with podman or docker, publishing
+<address>:<port> to the container's port.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.rehearsal.spec import Workload
+from tools.repo import ROOT
+from tools.servers import server_module
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Launch:
+    pod: str
+    image: str
+    version: str
+    address: str  # the pod IP: a 127.0.0.x loopback address
+    port: int  # the container port the Service and the probes reach
+    env: dict[str, str]  # the container's environment from the manifest
+    log_path: Path
+    user: str | None = None  # securityContext "uid[:gid]" (a container runtime applies it)
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem (likewise)
+
+
+class Container(ABC):
+    @abstractmethod
+    def is_alive(self) -> bool: ...
+
+    @abstractmethod
+    async def signal(self, signum: int) -> None:
+        """Deliver a signal to the container's main process (PID 1 in a real container)."""
+
+    @abstractmethod
+    async def kill(self) -> None:
+        """SIGKILL everything in the container."""
+
+    @abstractmethod
+    async def wait(self) -> int:
+        """Wait for the main process to exit; return its exit status (negative: signal)."""
+
+    @abstractmethod
+    async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
+        """Run a command in the container; None when it timed out (and was killed)."""
+
+
+class Runtime(ABC):
+    name = "runtime"
+
+    def check(self, workloads: list[Workload]) -> None:
+        """Raise RehearsalError, before anything starts, when these pods cannot run here."""
+        return  # a process can run any pod
+
+    @abstractmethod
+    async def start(self, launch: Launch) -> Container: ...
+
+    async def cleanup(self) -> None:
+        """After the run (even a failed one), once every container has been killed."""
+        return  # nothing outlives a killed process
+
+
+class ProcessContainer(Container):
+    def __init__(self, process: asyncio.subprocess.Process, env: dict[str, str]) -> None:
+        self.process = process
+        self.env = env
+
+    def is_alive(self) -> bool:
+        return self.process.returncode is None
+
+    async def signal(self, signum: int) -> None:
+        if self.is_alive():
+            self.process.send_signal(signum)
+
+    async def kill(self) -> None:
+        # The server runs in its own process group, like a container's process tree; the group
+        # may outlive its leader.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=self.env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await wait_or_kill(process, timeout)
+
+
+async def wait_or_kill(process: asyncio.subprocess.Process, timeout: float) -> int | None:
+    """The exit status of an exec'd command, or None when it outlived `timeout` and was killed.
+
+    Like the kubelet, stop waiting; the command itself may run on in a container.
+    """
+    try:
+        return await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return None
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL the server if the rehearsal dies (its workers then exit too)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class ProcessRuntime(Runtime):
+    """Each container is the server's `python -m <module>` bound to the pod's loopback address."""
+
+    name = "process"
+
+    def __init__(self, server: str = "app", python: str = sys.executable) -> None:
+        self.module = server_module(server)
+        self.python = python
+
+    def environment(self, launch: Launch) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "HOSTNAME": launch.pod,
+            "APP_VERSION": launch.version,  # the image bakes its version in
+            **launch.env,
+        }
+        # In a pod the server listens on 0.0.0.0 of its own network namespace; here that is
+        # the pod's loopback address.
+        env["HOST"] = launch.address
+        return env
+
+    async def start(self, launch: Launch) -> Container:
+        env = self.environment(launch)
+        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(launch.log_path, "ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                self.module,
+                env=env,
+                cwd=ROOT,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+        return ProcessContainer(process, env)

@@ -1,0 +1,214 @@
+"""The Service, emulated like kube-proxy: a TCP proxy on a loopback address.
+
+Each NEW connection goes to a ready endpoint picked at random from the proxy's own view; only
+when none is ready does it fall back to serving-but-terminating endpoints. Established
+connections stay where they are, whatever happens to the endpoint. Endpoint changes reach the
+view only after a propagation delay (with jitter), like EndpointSlice updates reaching
+kube-proxy and the iptables rules on every node.
+"""
+
+import asyncio
+import contextlib
+import random
+import socket
+import struct
+from collections import Counter
+from dataclasses import dataclass
+
+from tools.rehearsal.timeline import Timeline
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    pod: str
+    address: str
+    port: int
+    ready: bool  # pod ready and not terminating
+    serving: bool  # readiness probe passing, whether terminating or not
+    terminating: bool
+
+    def describe(self) -> str:
+        if self.ready:
+            return "ready"
+        if self.terminating:
+            return "terminating, serving" if self.serving else "terminating"
+        return "not ready"
+
+
+class EndpointView:
+    """kube-proxy's view of the Service's endpoints, always one propagation delay behind."""
+
+    def __init__(self, timeline: Timeline, delay: float, jitter: float, rng: random.Random) -> None:
+        self.timeline = timeline
+        self.delay = delay
+        self.jitter = jitter
+        self.rng = rng
+        self.current: dict[str, Endpoint] = {}
+        self.published: dict[str, Endpoint | None] = {}
+        self.last_apply: dict[str, float] = {}
+        self.ready: list[Endpoint] = []
+        self.fallback: list[Endpoint] = []
+
+    def publish(self, pod: str, endpoint: Endpoint | None) -> None:
+        """The EndpointSlice changed now; the proxy learns it after the propagation delay."""
+        if self.published.get(pod, None) == endpoint and pod in self.published:
+            return
+        self.published[pod] = endpoint
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self.delay + self.rng.uniform(-self.jitter, self.jitter))
+        # Updates for one endpoint arrive in order.
+        apply_at = max(loop.time() + delay, self.last_apply.get(pod, 0.0))
+        self.last_apply[pod] = apply_at
+        loop.call_at(apply_at, self._apply, pod, endpoint)
+
+    def _apply(self, pod: str, endpoint: Endpoint | None) -> None:
+        previous = self.current.get(pod)
+        if endpoint is None:
+            self.current.pop(pod, None)
+        else:
+            self.current[pod] = endpoint
+        self.ready = [e for e in self.current.values() if e.ready]
+        self.fallback = [e for e in self.current.values() if e.serving and e.terminating]
+        before = previous.describe() if previous else "absent"
+        after = endpoint.describe() if endpoint else "removed"
+        if before != after:
+            self.timeline.record("service", "view", f"{pod}: {before} -> {after}")
+
+    def pick(self) -> Endpoint | None:
+        if self.ready:
+            return self.rng.choice(self.ready)
+        if self.fallback:
+            return self.rng.choice(self.fallback)
+        return None
+
+    def routable(self, pod: str) -> bool:
+        """Could a new connection still be sent to this pod?"""
+        endpoint = self.current.get(pod)
+        if endpoint is None:
+            return False
+        return endpoint.ready or (not self.ready and endpoint in self.fallback)
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Close with RST, as a client sees a connection to a dead or absent backend."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Upstream(asyncio.Protocol):
+    def __init__(self, client: "_Client") -> None:
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.client.upstream_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.client.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.transport.resume_reading()
+
+
+class _Client(asyncio.Protocol):
+    def __init__(self, proxy: "ServiceProxy") -> None:
+        self.proxy = proxy
+        self.transport: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.endpoint: Endpoint | None = None
+        self.counted = False  # this connection is in proxy.open
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        endpoint = self.proxy.view.pick()
+        if endpoint is None:
+            self.proxy.no_endpoint += 1
+            reset(transport)
+            return
+        self.endpoint = endpoint
+        transport.pause_reading()  # until the backend connection exists
+        asyncio.get_running_loop().create_task(self._connect(endpoint))
+
+    async def _connect(self, endpoint: Endpoint) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: _Upstream(self), endpoint.address, endpoint.port)
+        except OSError:
+            self.proxy.backend_failed[endpoint.pod] += 1
+            if not self.closed:
+                reset(self.transport)
+
+    def upstream_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.closed:
+            transport.close()
+            return
+        self.upstream = transport
+        self.counted = True
+        self.proxy.open[self.endpoint.pod] += 1
+        self.proxy.connections[self.endpoint.pod] += 1
+        self.transport.resume_reading()
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        if self.counted:
+            self.proxy.open[self.endpoint.pod] -= 1
+            self.counted = False
+        self.upstream = None
+        if not self.closed:
+            if exc is None:
+                self.transport.close()
+            else:
+                reset(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+
+class ServiceProxy:
+    """Listens on a loopback address; splices every accepted connection to one endpoint."""
+
+    def __init__(self, view: EndpointView, host: str = "127.0.0.1") -> None:
+        self.view = view
+        self.host = host
+        self.port = 0
+        self.server: asyncio.AbstractServer | None = None
+        self.connections: Counter[str] = Counter()  # accepted, per pod
+        self.open: Counter[str] = Counter()  # currently established, per pod
+        self.backend_failed: Counter[str] = Counter()
+        self.no_endpoint = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: _Client(self), self.host, 0, backlog=4096)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    def reachable(self, pod: str) -> bool:
+        """Can a request still reach this pod (new connection or established one)?"""
+        return self.view.routable(pod) or self.open[pod] > 0

@@ -1,0 +1,432 @@
+"""What the rehearsal reads from the rendered manifests: the Deployment and its Service.
+
+Every field that shapes timing is read here, with Kubernetes' defaults where it is absent, and
+every unusable value is reported naming the source, the object and the field.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from tools import rollingupdate as strategy
+from tools.kustomize import find
+from tools.rehearsal.errors import RehearsalError
+
+PROBE_DEFAULTS = {
+    "initialDelaySeconds": 0,
+    "periodSeconds": 10,
+    "timeoutSeconds": 1,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
+# Environment fieldRefs the emulated kubelet can fill in (the downward API).
+POD_FIELDS = ("metadata.name", "metadata.namespace", "status.podIP", "spec.nodeName")
+
+
+@dataclass(frozen=True)
+class Probe:
+    kind: str  # startup, readiness or liveness
+    action: str  # http, tcp or exec
+    port: int = 0
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    initial_delay: float = 0
+    period: float = 10
+    timeout: float = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    termination_grace: float | None = None  # probe-level terminationGracePeriodSeconds
+
+
+@dataclass(frozen=True)
+class PreStop:
+    action: str  # sleep, exec or http
+    seconds: float = 0
+    command: tuple[str, ...] = ()
+    port: int = 0
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str = ""
+    field_path: str = ""  # a downward-API fieldRef, resolved per pod
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    template_hash: str
+    image: str
+    version: str
+    container_port: int
+    env: tuple[EnvVar, ...]
+    startup: Probe | None
+    readiness: Probe | None
+    liveness: Probe | None
+    pre_stop: PreStop | None
+    termination_grace: float
+    namespace: str = "default"
+    user: str | None = None  # "uid[:gid]" from securityContext; None: the image's own user
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
+
+    def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
+        fields = {
+            "metadata.name": pod_name,
+            "metadata.namespace": self.namespace,
+            "status.podIP": pod_ip,
+            "spec.nodeName": "rehearsal",
+        }
+        return {
+            var.name: fields[var.field_path] if var.field_path else var.value for var in self.env
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    replicas: int
+    strategy_type: str
+    max_surge: int | str
+    max_unavailable: int | str
+    min_ready_seconds: float
+    progress_deadline_seconds: float
+    template: PodTemplate
+
+    @property
+    def fenceposts(self) -> strategy.Fenceposts:
+        return strategy.resolve(self.max_surge, self.max_unavailable, self.replicas)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+    target_port: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    source: str
+    deployment: Deployment
+    service: Service
+    notes: tuple[str, ...] = field(default=())
+
+
+class Fields:
+    """Typed access to a manifest mapping; errors name `<source>: <object>: <path>`."""
+
+    def __init__(self, data: object, where: str, path: str) -> None:
+        if not isinstance(data, dict):
+            raise RehearsalError(f"{where}: {path or 'object'}: expected a mapping")
+        self.data, self.where, self.path = data, where, path
+
+    def _name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, message: str) -> RehearsalError:
+        return RehearsalError(f"{self.where}: {self._name(key)}: {message}")
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def child(self, key: str) -> "Fields":
+        return Fields(self.data.get(key) or {}, self.where, self._name(key))
+
+    def items(self, key: str) -> list["Fields"]:
+        value = self.data.get(key) or []
+        if not isinstance(value, list):
+            raise self.error(key, "expected a list")
+        return [Fields(item, self.where, f"{self._name(key)}[{i}]") for i, item in enumerate(value)]
+
+    def number(self, key: str, default: float | None = None, minimum: float = 0) -> float:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.error(key, "missing")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise self.error(key, f"expected a number >= {minimum}, got {value!r}")
+        return value
+
+    def integer(self, key: str, default: int | None = None, minimum: int = 0) -> int:
+        value = self.number(key, default, minimum)
+        if not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.error(key, f"expected a non-empty list of strings, got {value!r}")
+        return tuple(value)
+
+
+def template_hash(template: dict) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def version_of(image: str, env: tuple[EnvVar, ...]) -> str:
+    """The version a pod reports: APP_VERSION if the manifest sets it, else the image tag."""
+    for var in env:
+        if var.name == "APP_VERSION" and var.value:
+            return var.value
+    name, _, digest = image.partition("@")
+    if digest:
+        return digest.replace("sha256:", "")[:12]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+
+
+def resolve_port(value: object, ports: dict[str, int], fields: Fields, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    if isinstance(value, str) and value in ports:
+        return ports[value]
+    raise fields.error(key, f"{value!r} is not a port number or a named container port")
+
+
+def read_probe(fields: Fields, kind: str, ports: dict[str, int]) -> Probe:
+    timing = {key: fields.number(key, default) for key, default in PROBE_DEFAULTS.items()}
+    if timing["periodSeconds"] < 1 or timing["timeoutSeconds"] < 1:
+        raise fields.error("periodSeconds", "periodSeconds and timeoutSeconds must be >= 1")
+    if kind != "readiness" and timing["successThreshold"] != 1:
+        raise fields.error("successThreshold", f"must be 1 for a {kind} probe")
+    common = {
+        "kind": kind,
+        "initial_delay": timing["initialDelaySeconds"],
+        "period": timing["periodSeconds"],
+        "timeout": timing["timeoutSeconds"],
+        "success_threshold": int(timing["successThreshold"]),
+        "failure_threshold": int(max(1, timing["failureThreshold"])),
+        "termination_grace": fields.number("terminationGracePeriodSeconds")
+        if fields.has("terminationGracePeriodSeconds")
+        else None,
+    }
+    if fields.has("httpGet"):
+        http = fields.child("httpGet")
+        if http.data.get("scheme", "HTTP") != "HTTP":
+            raise http.error("scheme", "only HTTP probes can be rehearsed")
+        headers = tuple(
+            (h.text("name"), str(h.data.get("value", ""))) for h in http.items("httpHeaders")
+        )
+        port = resolve_port(http.data.get("port"), ports, http, "port")
+        return Probe(
+            action="http", port=port, path=http.text("path", "/"), headers=headers, **common
+        )
+    if fields.has("tcpSocket"):
+        tcp = fields.child("tcpSocket")
+        return Probe(
+            action="tcp", port=resolve_port(tcp.data.get("port"), ports, tcp, "port"), **common
+        )
+    if fields.has("exec"):
+        return Probe(action="exec", command=fields.child("exec").strings("command"), **common)
+    raise fields.error(
+        "httpGet", "a probe needs httpGet, tcpSocket or exec (grpc is not rehearsed)"
+    )
+
+
+def read_pre_stop(fields: Fields, ports: dict[str, int]) -> PreStop:
+    if fields.has("sleep"):
+        return PreStop("sleep", seconds=fields.child("sleep").number("seconds"))
+    if fields.has("exec"):
+        return PreStop("exec", command=fields.child("exec").strings("command"))
+    if fields.has("httpGet"):
+        http = fields.child("httpGet")
+        port = resolve_port(http.data.get("port"), ports, http, "port")
+        return PreStop("http", port=port, path=http.text("path", "/"))
+    raise fields.error("sleep", "preStop needs sleep, exec or httpGet")
+
+
+def read_env(container: Fields, config_maps: dict[str, dict]) -> tuple[EnvVar, ...]:
+    env: dict[str, EnvVar] = {}
+    for source in container.items("envFrom"):
+        if not source.has("configMapRef"):
+            raise source.error("configMapRef", "only configMapRef sources can be rehearsed")
+        name = source.child("configMapRef").text("name")
+        if name not in config_maps:
+            raise source.error("configMapRef.name", f"no ConfigMap {name!r} in the render")
+        prefix = source.data.get("prefix", "")
+        for key, value in config_maps[name].items():
+            env[prefix + key] = EnvVar(prefix + key, str(value))
+    for var in container.items("env"):
+        name = var.text("name")
+        if "value" in var.data or not var.has("valueFrom"):
+            env[name] = EnvVar(name, str(var.data.get("value", "")))
+            continue
+        source = var.child("valueFrom")
+        if source.has("fieldRef"):
+            path = source.child("fieldRef").text("fieldPath")
+            if path not in POD_FIELDS:
+                raise source.error("fieldRef.fieldPath", f"{path!r} is not one of {POD_FIELDS}")
+            env[name] = EnvVar(name, field_path=path)
+        elif source.has("configMapKeyRef"):
+            ref = source.child("configMapKeyRef")
+            data = config_maps.get(ref.text("name"), {})
+            if ref.text("key") not in data:
+                raise ref.error("key", f"not found in ConfigMap {ref.text('name')!r}")
+            env[name] = EnvVar(name, str(data[ref.text("key")]))
+        else:
+            raise source.error("fieldRef", "only fieldRef and configMapKeyRef can be rehearsed")
+    return tuple(env.values())
+
+
+def read_user(pod: Fields, container: Fields) -> str | None:
+    """runAsUser[:runAsGroup], each from the container's securityContext, else the pod's."""
+    contexts = (container.child("securityContext"), pod.child("securityContext"))
+
+    def pick(key: str) -> int | None:
+        context = next((c for c in contexts if c.has(key)), None)
+        return None if context is None else context.integer(key)
+
+    user, group = pick("runAsUser"), pick("runAsGroup")
+    if user is None:
+        return None
+    return str(user) if group is None else f"{user}:{group}"
+
+
+def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) -> PodTemplate:
+    template = spec.child("template")
+    pod = template.child("spec")
+    containers = pod.items("containers")
+    if len(containers) != 1:
+        raise pod.error(
+            "containers", f"exactly one container can be rehearsed, found {len(containers)}"
+        )
+    container = containers[0]
+    ports = {
+        p.text("name"): p.integer("containerPort", minimum=1)
+        for p in container.items("ports")
+        if p.has("name")
+    }
+    numbers = [p.integer("containerPort", minimum=1) for p in container.items("ports")]
+    if not numbers:
+        raise container.error("ports", "the container declares no port")
+    env = read_env(container, config_maps)
+    probes = {
+        kind: read_probe(container.child(f"{kind}Probe"), kind, ports)
+        if container.has(f"{kind}Probe")
+        else None
+        for kind in ("startup", "readiness", "liveness")
+    }
+    lifecycle = container.child("lifecycle")
+    pre_stop = (
+        read_pre_stop(lifecycle.child("preStop"), ports) if lifecycle.has("preStop") else None
+    )
+    image = container.text("image")
+    return PodTemplate(
+        template_hash=template_hash(template.data),
+        image=image,
+        version=version_of(image, env),
+        container_port=numbers[0],
+        env=env,
+        pre_stop=pre_stop,
+        termination_grace=pod.number("terminationGracePeriodSeconds", 30),
+        namespace=namespace,
+        user=read_user(pod, container),
+        read_only_root=container.child("securityContext").data.get("readOnlyRootFilesystem")
+        is True,
+        **probes,
+    )
+
+
+def read_deployment(
+    resource: dict, source: str, config_maps: dict[str, dict], hpa_min: int | None
+) -> Deployment:
+    name = resource.get("metadata", {}).get("name", "?")
+    where = f"{source}: Deployment {name}"
+    spec = Fields(resource.get("spec"), where, "spec")
+    rolling = spec.child("strategy")
+    strategy_type = rolling.data.get("type", "RollingUpdate")
+    if strategy_type not in ("RollingUpdate", "Recreate"):
+        raise rolling.error("type", f"unknown strategy {strategy_type!r}")
+    update = rolling.child("rollingUpdate")
+    max_surge = strategy.parse_int_or_percent(
+        update.data.get("maxSurge", strategy.DEFAULT_MAX_SURGE), f"{where}: {update.path}.maxSurge"
+    )
+    max_unavailable = strategy.parse_int_or_percent(
+        update.data.get("maxUnavailable", strategy.DEFAULT_MAX_UNAVAILABLE),
+        f"{where}: {update.path}.maxUnavailable",
+    )
+    if strategy_type == "RollingUpdate":
+        strategy.validate(max_surge, max_unavailable, f"{where}: {update.path}")
+    default_replicas = hpa_min if hpa_min is not None else 1
+    return Deployment(
+        name=name,
+        replicas=spec.integer("replicas", default_replicas, minimum=1),
+        strategy_type=strategy_type,
+        max_surge=max_surge,
+        max_unavailable=max_unavailable,
+        min_ready_seconds=spec.number("minReadySeconds", 0),
+        progress_deadline_seconds=spec.number("progressDeadlineSeconds", 600, minimum=1),
+        template=read_template(
+            spec, resource.get("metadata", {}).get("namespace", "default"), config_maps
+        ),
+    )
+
+
+def read_service(
+    resources: list[dict], source: str, deployment: dict, template: PodTemplate
+) -> Service:
+    labels = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", []) if p.get("name")}
+    for resource in find(resources, "Service"):
+        selector = resource.get("spec", {}).get("selector") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        name = resource.get("metadata", {}).get("name", "?")
+        spec = Fields(resource.get("spec"), f"{source}: Service {name}", "spec")
+        service_ports = spec.items("ports")
+        if not service_ports:
+            raise spec.error("ports", "the Service declares no port")
+        port = service_ports[0]
+        number = port.integer("port", minimum=1)
+        target = resolve_port(port.data.get("targetPort", number), ports, port, "targetPort")
+        return Service(name=name, port=number, target_port=target)
+    raise RehearsalError(
+        f"{source}: no Service selects the pods of Deployment {deployment['metadata']['name']}"
+    )
+
+
+def read_workload(
+    resources: list[dict], source: str, deployment_name: str | None = None
+) -> Workload:
+    deployments = find(resources, "Deployment")
+    if deployment_name:
+        deployments = [
+            d for d in deployments if d.get("metadata", {}).get("name") == deployment_name
+        ]
+    if not deployments:
+        named = f" named {deployment_name!r}" if deployment_name else ""
+        raise RehearsalError(f"{source}: no Deployment{named} in the rendered manifests")
+    if len(deployments) > 1:
+        names = ", ".join(d["metadata"]["name"] for d in deployments)
+        raise RehearsalError(
+            f"{source}: several Deployments ({names}): choose one with --deployment"
+        )
+    resource = deployments[0]
+    config_maps = {c["metadata"]["name"]: c.get("data") or {} for c in find(resources, "ConfigMap")}
+    hpa_min = None
+    for hpa in find(resources, "HorizontalPodAutoscaler"):
+        if (
+            hpa.get("spec", {}).get("scaleTargetRef", {}).get("name")
+            == resource["metadata"]["name"]
+        ):
+            hpa_min = hpa["spec"].get("minReplicas", 1)
+    deployment = read_deployment(resource, source, config_maps, hpa_min)
+    service = read_service(resources, source, resource, deployment.template)
+    if service.target_port != deployment.template.container_port:
+        raise RehearsalError(
+            f"{source}: Service {service.name}: targetPort {service.target_port} is not the "
+            f"container port {deployment.template.container_port}"
+        )
+    notes = []
+    if hpa_min is not None:
+        notes.append(f"HorizontalPodAutoscaler present: replicas fixed at {deployment.replicas}")
+    return Workload(source=source, deployment=deployment, service=service, notes=tuple(notes))

@@ -1,0 +1,84 @@
+"""Variants of a real overlay: a temporary kustomization with JSON patches over it.
+
+The naive run and the tests use these, so no copy of the manifests exists anywhere: change
+base/ and every variant changes with it.
+"""
+
+import os
+from pathlib import Path
+
+import yaml
+
+from tools.kustomize import find, render
+
+CONTAINER = "/spec/template/spec/containers/0"
+
+
+def write(overlay: str | Path, ops: list[dict], directory: str | Path) -> Path:
+    """Write `directory`/kustomization.yaml: `overlay` with the JSON6902 `ops` on its Deployment."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        # kustomize refuses absolute paths to other kustomizations.
+        "resources": [os.path.relpath(Path(overlay).resolve(), directory.resolve())],
+        "patches": [{"target": {"kind": "Deployment"}, "patch": yaml.safe_dump(ops)}]
+        if ops
+        else [],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return directory
+
+
+def deployment(overlay: str | Path) -> dict:
+    return find(render(overlay), "Deployment")[0]
+
+
+def put(path: str, value: object) -> dict:
+    """JSON patch `add`: creates the member or replaces it."""
+    return {"op": "add", "path": path, "value": value}
+
+
+def env(rendered: dict, values: dict[str, str]) -> list[dict]:
+    names = [
+        var["name"] for var in rendered["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    ]
+    ops = []
+    for name, value in values.items():
+        if name in names:
+            ops.append(put(f"{CONTAINER}/env/{names.index(name)}/value", value))
+        else:
+            ops.append(put(f"{CONTAINER}/env/-", {"name": name, "value": value}))
+    return ops
+
+
+def without_pre_stop(rendered: dict) -> list[dict]:
+    lifecycle = rendered["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {})
+    return (
+        [{"op": "remove", "path": f"{CONTAINER}/lifecycle/preStop"}]
+        if "preStop" in lifecycle
+        else []
+    )
+
+
+def pre_stop_sleep(seconds: int) -> list[dict]:
+    return [put(f"{CONTAINER}/lifecycle", {"preStop": {"sleep": {"seconds": seconds}}})]
+
+
+def strategy(max_surge: int | str, max_unavailable: int | str) -> list[dict]:
+    return [
+        put(
+            "/spec/strategy",
+            {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable},
+            },
+        )
+    ]
+
+
+def naive(rendered: dict) -> list[dict]:
+    """The textbook recipe's manifests: no preStop hook; pods go before new ones are ready."""
+    rolling = rendered["spec"].get("strategy", {}).get("rollingUpdate", {})
+    return without_pre_stop(rendered) + strategy(rolling.get("maxSurge", "25%"), 1)

@@ -1,0 +1,120 @@
+"""Set an overlay's image tag (and digest) the way `kustomize edit set image` does.
+
+    zdt bump OVERLAY_DIR --image NAME --tag TAG [--digest sha256:HEX]
+                [--new-name REPOSITORY] [--no-downgrade]
+
+This is `kustomize edit set image NAME=NEWNAME:TAG[@DIGEST]` on the entry named NAME: it writes
+`newTag`, writes `digest` when given and removes a stale one when not (kustomize replaces the
+whole entry), and writes `newName` when --new-name is given (kept as it is otherwise, like
+kustomize's `NAME=*:TAG`). Unlike kustomize it edits in place with ruamel.yaml round-trip, so
+comments and layout survive, it never adds an entry (an unknown NAME is refused), and it leaves
+the file untouched when nothing changes.
+
+--no-downgrade refuses a tag that would move the overlay backwards; see tools.release.ancestry.
+Exit status: 0 set or already set, 2 refused (one line on stderr naming file, field or value).
+"""
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.release import ReleaseError
+from tools.release.ancestry import check_forward
+from tools.release.kustomization import Kustomization, set_scalar
+
+# Docker's tag grammar.
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# Docker's repository grammar: optional registry host[:port], then lower-case path components.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})*"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY = re.compile(rf"(?:{_HOST}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
+
+
+@dataclass(frozen=True)
+class ImageUpdate:
+    name: str
+    tag: str
+    digest: str | None = None
+    new_name: str | None = None
+
+    def validate(self) -> None:
+        if not TAG.fullmatch(self.tag):
+            raise ReleaseError(
+                f"--tag {self.tag!r}: not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-], max 128)"
+            )
+        if self.digest is not None and not DIGEST.fullmatch(self.digest):
+            raise ReleaseError(
+                f"--digest {self.digest!r}: not a valid digest (sha256: and 64 lower-case hex)"
+            )
+        if self.new_name is not None and not REPOSITORY.fullmatch(self.new_name):
+            raise ReleaseError(f"--new-name {self.new_name!r}: not a valid image repository")
+
+
+def image_reference(entry) -> str:
+    """The image reference kustomize renders for an `images:` entry."""
+    reference = str(entry.get("newName") or entry.get("name"))
+    if entry.get("newTag"):
+        reference += f":{entry['newTag']}"
+    if entry.get("digest"):
+        reference += f"@{entry['digest']}"
+    return reference
+
+
+def bump(overlay: Path, update: ImageUpdate, *, no_downgrade: bool = False) -> tuple[bool, str]:
+    """Apply the update; return (changed, the image reference the overlay now renders)."""
+    update.validate()
+    kustomization = Kustomization(Path(overlay))
+    entry = kustomization.image_entry(update.name)
+    current_tag = entry.get("newTag")
+    if no_downgrade and current_tag is not None:
+        field = f"{kustomization.path}: images[{update.name}].newTag"
+        check_forward(str(current_tag), update.tag, where=field, repo=kustomization.path.parent)
+
+    before = kustomization.dump()
+    if update.new_name is not None:
+        set_scalar(entry, "newName", update.new_name)
+    set_scalar(entry, "newTag", update.tag)
+    if update.digest is not None:
+        set_scalar(entry, "digest", update.digest)
+    elif "digest" in entry:
+        del entry["digest"]
+
+    changed = kustomization.dump() != before
+    if changed:
+        kustomization.save()
+    return changed, image_reference(entry)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="zdt bump",
+        description="Set an overlay's image tag and digest (kustomize edit set image, in place).",
+    )
+    parser.add_argument("overlay", type=Path, help="kustomization directory, e.g. overlays/v2")
+    parser.add_argument("--image", required=True, help="the `name:` of the images entry")
+    parser.add_argument("--tag", required=True, help="new tag (newTag)")
+    parser.add_argument("--digest", help="image digest, sha256:<64 hex> (digest)")
+    parser.add_argument("--new-name", help="image repository (newName); kept when omitted")
+    parser.add_argument(
+        "--no-downgrade",
+        action="store_true",
+        help="refuse unless the new tag's commit descends from the current tag's commit",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    update = ImageUpdate(args.image, args.tag, args.digest, args.new_name)
+    try:
+        changed, reference = bump(args.overlay, update, no_downgrade=args.no_downgrade)
+    except ReleaseError as error:
+        print(f"zdt bump: {error}", file=sys.stderr)
+        return 2
+    state = "set" if changed else "already set, unchanged"
+    print(f"{args.overlay}: {args.image} -> {reference} ({state})")
+    return 0

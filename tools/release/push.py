@@ -1,0 +1,80 @@
+"""Commit the given paths as the release bot and push, retrying with `git pull --rebase`.
+
+    zdt push --message "release: ... [skip ci]" overlays/v2
+
+Nothing to commit is success. When the push is rejected because the branch moved on, the commit
+is rebased onto it and pushed again, up to --attempts times with a growing pause. A rebase
+conflict (someone else changed the same lines, e.g. a newer release) is aborted and reported,
+never resolved: the newer state on the branch wins. Exit 0 pushed or nothing to do, 1 failed.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tools.release import ReleaseError
+from tools.release.ancestry import git
+
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+# Author and committer of the tag commit, also when a rebase rewrites it.
+IDENTITY = ("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}")
+
+
+def run_git(repo: Path, *args: str) -> str:
+    result = git(repo, *args)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise ReleaseError(f"git {' '.join(args)}: {detail[-1] if detail else 'failed'}")
+    return result.stdout
+
+
+def commit(repo: Path, paths: list[str], message: str) -> bool:
+    """Commit the paths as the bot; return False when they hold no change."""
+    run_git(repo, "add", "--", *paths)
+    if git(repo, "diff", "--cached", "--quiet").returncode == 0:
+        return False
+    run_git(repo, *IDENTITY, "commit", "--quiet", "--message", message)
+    return True
+
+
+def push_with_retry(repo: Path, remote: str, branch: str, attempts: int, pause: float) -> int:
+    """Push HEAD to remote/branch; return the attempt that succeeded."""
+    for attempt in range(1, attempts + 1):
+        if git(repo, "push", remote, f"HEAD:refs/heads/{branch}").returncode == 0:
+            return attempt
+        if attempt == attempts:
+            break
+        print(f"push rejected (attempt {attempt}/{attempts}); rebasing onto {remote}/{branch}")
+        rebase = git(repo, *IDENTITY, "pull", "--rebase", "--quiet", remote, branch)
+        if rebase.returncode != 0:
+            git(repo, "rebase", "--abort")
+            raise ReleaseError(
+                f"rebase onto {remote}/{branch} failed (the same lines changed there): "
+                "left as it is on the branch"
+            )
+        time.sleep(pause * attempt)
+    raise ReleaseError(f"push to {remote}/{branch} still rejected after {attempts} attempts")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zdt push", description=__doc__)
+    parser.add_argument("paths", nargs="+", help="files or directories to commit")
+    parser.add_argument("--message", required=True)
+    parser.add_argument("--remote", default="origin")
+    parser.add_argument("--branch", default="main")
+    parser.add_argument("--attempts", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds, times the attempt")
+    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="work tree (cwd)")
+    args = parser.parse_args(argv)
+    try:
+        if not commit(args.repo, args.paths, args.message):
+            print(f"nothing to commit in {' '.join(args.paths)}")
+            return 0
+        attempt = push_with_retry(args.repo, args.remote, args.branch, args.attempts, args.pause)
+    except ReleaseError as error:
+        print(f"zdt push: {error}", file=sys.stderr)
+        return 1
+    print(f"pushed to {args.remote}/{args.branch} (attempt {attempt})")
+    return 0

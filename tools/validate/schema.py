@@ -1,0 +1,34 @@
+"""Strict schema validation of rendered overlays (kubernetes-validate --strict).
+
+The oldest supported version is 1.30: the preStop `sleep` action is on by default from there
+(before, it was absent or behind an alpha feature gate). The newest is the newest schema that
+kubernetes-validate ships.
+"""
+
+import kubernetes_validate
+
+from tools.validate.overlays import Overlay, Problem, resource_id
+
+OLDEST_KUBERNETES = "1.30"
+NEWEST_KUBERNETES = "1.37"
+SUPPORTED_KUBERNETES = (OLDEST_KUBERNETES, NEWEST_KUBERNETES)
+
+
+def schema_problems(
+    overlay: Overlay, versions: tuple[str, ...] = SUPPORTED_KUBERNETES
+) -> list[Problem]:
+    """Every resource of the overlay, validated strictly (unknown fields rejected)."""
+    problems = []
+    for version in versions:
+        for resource in overlay.resources:
+            try:
+                kubernetes_validate.validate(resource, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                field = ".".join(str(part) for part in error.path) or "(document)"
+                message = f"invalid for Kubernetes {version}: {error.message}"
+                problems.append(Problem(overlay.name, resource_id(resource), field, message))
+            except kubernetes_validate.SchemaNotFoundError as error:
+                problems.append(
+                    Problem(overlay.name, resource_id(resource), "apiVersion", error.message)
+                )
+    return problems
