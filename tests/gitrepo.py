@@ -1,8 +1,9 @@
-"""Throw-away git repositories for the release tests, isolated from any user or system config."""
+"""Throw-away git repositories for the tests, isolated from any user or system config."""
 
 import os
-import subprocess
 from pathlib import Path
+
+from tools.git import output
 
 # No user or system git config, and so no identity: like a fresh CI runner.
 ISOLATED = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
@@ -16,16 +17,7 @@ GIT_ENV = {
 
 
 def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
+    return output(repo, *args, env=GIT_ENV)
 
 
 def init(repo: Path) -> Path:

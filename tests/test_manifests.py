@@ -16,7 +16,7 @@ from tools.repo import ROOT
 from tools.validate.invariants import check_overlays
 from tools.validate.overlays import Overlay, load_overlays
 from tools.validate.schema import NEWEST_KUBERNETES, schema_problems
-from tools.validate.workload import image_parts, prestop_seconds, resolve_rolling_value
+from tools.validate.workload import prestop_seconds
 
 DEPLOYMENT = "Deployment/zero-downtime-app"
 CONTAINER = "spec.template.spec.containers[app]"
@@ -148,19 +148,6 @@ def test_every_checkov_skip_gives_its_reason():
 
 
 @pytest.mark.parametrize(
-    ("value", "replicas", "round_up", "expected"),
-    [(1, 3, True, 1), ("25%", 3, True, 1), ("25%", 3, False, 0), ("25%", 4, False, 1)],
-)
-def test_rolling_update_percentages_round_like_kubernetes(value, replicas, round_up, expected):
-    assert resolve_rolling_value(value, replicas, round_up) == expected
-
-
-def test_image_references_split_into_repository_tag_and_digest():
-    assert image_parts("registry:5000/a/b:v2@sha256:ab") == ("registry:5000/a/b", "v2", "sha256:ab")
-    assert image_parts("registry:5000/a/b") == ("registry:5000/a/b", None, None)
-
-
-@pytest.mark.parametrize(
     ("command", "seconds"),
     [(["sleep", "5"], 5), (["/bin/sh", "-c", "sleep 7"], 7), (["/bin/true"], None)],
 )
@@ -262,6 +249,14 @@ BROKEN = {
         set_path("spec.strategy.rollingUpdate.maxUnavailable", "25%"),
         f"{DEPLOYMENT}: spec.strategy.rollingUpdate.maxUnavailable: allows 1 unavailable pod(s)"
         " at 4 replicas, must be 0",
+        BOTH,
+    ),
+    # Kubernetes turns maxUnavailable into 1 when both values round down to 0.
+    "surge-and-unavailable-both-round-to-zero": (
+        "base/deployment.yaml",
+        set_path("spec.strategy.rollingUpdate", {"maxSurge": "0%", "maxUnavailable": "10%"}),
+        f"{DEPLOYMENT}: spec.strategy.rollingUpdate.maxUnavailable: allows 1 unavailable pod(s)"
+        " at 3 replicas, must be 0",
         BOTH,
     ),
     "one-replica-minimum": (

@@ -5,13 +5,13 @@ temporary kustomize overlays patching overlays/v1 and overlays/v2, and run a mod
 """
 
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tools import rollingupdate as strategy
+from tests import gitrepo
+from tools.imageref import ImageRef
 from tools.rehearsal import report, variants
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
@@ -73,53 +73,10 @@ def rehearse(
 
 
 def failures(result: Result) -> Counter:
-    return Counter(record[2] for record in result.failed)
+    return Counter(record.outcome for record in result.failed)
 
 
 # -- strategy arithmetic (pure) --------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("replicas", "max_surge", "max_unavailable", "expected"),
-    [
-        (10, "25%", "25%", (3, 2)),  # surge rounds up, unavailable down
-        (3, "25%", "25%", (1, 0)),
-        (1, "25%", "25%", (1, 0)),
-        (4, "10%", "10%", (1, 0)),
-        (3, 1, 0, (1, 0)),
-        (5, "50%", "50%", (3, 2)),
-        (10, "0%", "5%", (0, 1)),  # both round to 0: maxUnavailable becomes 1
-        (7, 2, "100%", (2, 7)),
-        (3, "200%", 0, (6, 0)),
-    ],
-)
-def test_strategy_rounding_matches_kubernetes(replicas, max_surge, max_unavailable, expected):
-    assert strategy.resolve(max_surge, max_unavailable, replicas) == strategy.Fenceposts(*expected)
-
-
-@pytest.mark.parametrize(
-    ("max_surge", "max_unavailable", "message"),
-    [
-        (0, 0, "may not both be 0"),
-        ("0%", 0, "may not both be 0"),
-        (1, "101%", "greater than 100%"),
-    ],
-)
-def test_strategy_validation_rejects_what_kubernetes_rejects(max_surge, max_unavailable, message):
-    with pytest.raises(RehearsalError, match=message):
-        strategy.validate(max_surge, max_unavailable, "spec.strategy.rollingUpdate")
-
-
-@pytest.mark.parametrize("value", [-1, "abc", "25", "1.5%", True, 1.5])
-def test_strategy_values_must_be_integers_or_percentages(value):
-    with pytest.raises(RehearsalError, match="maxSurge"):
-        strategy.parse_int_or_percent(value, "spec.strategy.rollingUpdate.maxSurge")
-
-
-def test_waves():
-    assert strategy.Fenceposts(1, 0).waves(3) == 3
-    assert strategy.Fenceposts(1, 1).waves(3) == 2
-    assert strategy.Fenceposts(3, 2).waves(10) == 2
 
 
 # -- reading the manifests -----------------------------------------------------------------
@@ -135,7 +92,7 @@ def test_timing_comes_from_the_rendered_deployment(tmp_path):
     assert deployment.min_ready_seconds == spec.get("minReadySeconds", 0)
     assert deployment.progress_deadline_seconds == spec.get("progressDeadlineSeconds", 600)
     template = deployment.template
-    assert template.version == container["image"].rsplit(":", 1)[1]
+    assert template.version == ImageRef.parse(container["image"]).tag
     assert template.readiness.path == container["readinessProbe"]["httpGet"]["path"]
     assert template.termination_grace == spec["template"]["spec"]["terminationGracePeriodSeconds"]
     assert workload.service.target_port == container["ports"][0]["containerPort"]
@@ -171,11 +128,11 @@ def test_rollout_v1_to_v2_under_load_loses_no_request(tmp_path):
     result, summary = rehearse_and_report(source, target, ProcessRuntime("app"), opts)
     assert result.rollout_completed is not None
     assert failures(result) == Counter()
-    answered = Counter(record[3] for record in result.records)
+    answered = Counter(record.version for record in result.records)
     assert set(answered) == {"v1", "v2"}
     assert result.final_versions == ["v2", "v2"]
     assert len(result.records) > 500
-    assert Counter(record[4] for record in result.records).keys() == {
+    assert Counter(record.client for record in result.records).keys() == {
         "new connection",
         "keep-alive",
     }
@@ -309,7 +266,7 @@ def test_rollout_in_containers_loses_no_request(tmp_path, engine, images):
     assert result.runtime == engine.name
     assert result.rollout_completed is not None
     assert failures(result) == Counter()
-    assert set(record[3] for record in result.records) == {"v1", "v2"}
+    assert set(record.version for record in result.records) == {"v1", "v2"}
     assert result.final_versions == ["v2", "v2"]
     assert len(result.records) > 300
     for pod in result.pods:  # the gunicorn master is PID 1 of the pod's container
@@ -376,17 +333,11 @@ def history(tmp_path) -> Path:
     repo = tmp_path / "repo"
     for part in ("base", "overlays/v1"):
         shutil.copytree(ROOT / part, repo / part)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-
-    def commit(message: str) -> None:
-        subprocess.run([*git, "add", "."], check=True)
-        subprocess.run([*git, "commit", "-q", "-m", message], check=True)
-
-    subprocess.run([*git, "init", "-q"], check=True)
-    commit("v1")
+    gitrepo.init(repo)
+    gitrepo.commit_all(repo, "v1")
     kustomization = repo / "overlays/v1/kustomization.yaml"
     kustomization.write_text(kustomization.read_text().replace("newTag: v1", "newTag: v3"))
-    commit("release v3")
+    gitrepo.commit_all(repo, "release v3")
     return repo
 
 

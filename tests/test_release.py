@@ -11,6 +11,7 @@ import yaml
 
 from tests import gitrepo
 from tests.zdt import zdt
+from tools.imageref import ImageRef
 from tools.kustomize import find, render
 from tools.release import ReleaseError
 from tools.release.bump import ImageUpdate, bump
@@ -77,7 +78,7 @@ def test_bump_without_digest_drops_the_old_one_like_kustomize(workdir):
 
 def test_bump_keeps_new_name_when_not_given(workdir):
     overlay = workdir / "overlays" / "v1"
-    name_before = rendered_image(overlay).rsplit(":", 1)[0]
+    name_before = ImageRef.parse(rendered_image(overlay)).repository
 
     bump(overlay, ImageUpdate(IMAGE, "v9"))
 
@@ -249,7 +250,7 @@ def guarded(workdir: Path, tag: str) -> subprocess.CompletedProcess:
 
 
 def current_tag(workdir: Path) -> str:
-    return rendered_image(workdir / "overlays" / "v2").split("@")[0].rsplit(":", 1)[1]
+    return ImageRef.parse(rendered_image(workdir / "overlays" / "v2")).tag
 
 
 def test_guard_accepts_a_descendant_commit(workdir, history):

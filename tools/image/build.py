@@ -9,10 +9,11 @@ build secret `pip_ca`; it never ends up in a layer.
 
 import datetime
 import os
-import subprocess
 from pathlib import Path
 
+from tools.git import run as git
 from tools.image.engine import Engine, EngineError
+from tools.imageref import ImageRef
 from tools.repo import ROOT
 
 IMAGE_REPOSITORY = "localhost/zero-downtime-app"
@@ -21,7 +22,7 @@ CA_BUNDLE_VARIABLES = ("BUILD_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS
 
 
 def image_tag(version: str) -> str:
-    return f"{IMAGE_REPOSITORY}:{version}"
+    return str(ImageRef(IMAGE_REPOSITORY, version))
 
 
 def local_image(reference: str) -> str:
@@ -31,16 +32,13 @@ def local_image(reference: str) -> str:
     image `zdt image build <tag>` builds (with APP_VERSION=<tag>, as CI tags its pushes).
     Raises ValueError for another image, or a reference without a tag (such as a digest).
     """
-    name, _, digest = reference.partition("@")
-    repository, _, tag = name.rpartition(":")
-    if "/" in tag or not repository:  # the colon was a registry port, not a tag
-        repository, tag = name, ""
-    expected = IMAGE_REPOSITORY.rsplit("/", 1)[1]
-    if repository.rsplit("/", 1)[-1] != expected:
+    image = ImageRef.parse(reference)
+    expected = ImageRef.parse(IMAGE_REPOSITORY).name
+    if image.name != expected:
         raise ValueError(f"image {reference!r} is not {expected}: there is no local build of it")
-    if digest or not tag:
+    if image.digest or not image.tag:
         raise ValueError(f"image {reference!r}: only a tag (:v1, ...) maps to a local build")
-    return image_tag(tag)
+    return image_tag(image.tag)
 
 
 def base_image(engine: Engine) -> str | None:
@@ -62,9 +60,7 @@ def ca_bundle() -> Path | None:
 
 
 def git_revision() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    result = git(ROOT, "rev-parse", "HEAD")
     return result.stdout.strip() if result.returncode == 0 else ""
 
 

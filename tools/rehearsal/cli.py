@@ -164,7 +164,7 @@ def rehearse_and_report(
     report.write_json(result, summary, outputs[0])
     report.write_requests(result, outputs[1])
     if plot:
-        from rehearsal.plot import draw
+        from tools.rehearsal.plot import draw
 
         outputs.append(draw(result, options.out_dir / f"{options.name}.png"))
     print(report.text(summary))

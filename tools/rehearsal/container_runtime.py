@@ -1,7 +1,7 @@
 """Pods as containers: the built image run by podman or docker (`--runtime podman|docker`).
 
 Each pod is one detached container of the locally built image for its tag
-(container.image.local_image: `<registry>/<path>/zero-downtime-app:v2` runs as
+(tools.image.build.local_image: `<registry>/<path>/zero-downtime-app:v2` runs as
 `localhost/zero-downtime-app:v2`, built by `zdt image build v2`), with:
 - the manifest's environment (the image bakes APP_VERSION in; HOST stays 0.0.0.0 inside);
 - the manifest's securityContext user (`--user`) and read-only root filesystem (`--read-only`
@@ -27,6 +27,7 @@ from functools import partial
 
 from tools.image.build import local_image
 from tools.image.engine import ENGINES, Engine, EngineError
+from tools.imageref import ImageRef
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.runtime import Container, Launch, Runtime, wait_or_kill
 from tools.rehearsal.spec import Workload
@@ -103,7 +104,7 @@ class ContainerRuntime(Runtime):
             except ValueError as error:
                 raise RehearsalError(f"{workload.source}: {error}") from None
             if not self.engine.image_exists(image):
-                tag = image.rsplit(":", 1)[1]
+                tag = ImageRef.parse(image).tag
                 raise RehearsalError(
                     f"{workload.source}: image {reference} runs as {image}, which {self.name} "
                     f"does not have: build it with `zdt image build {tag}`"

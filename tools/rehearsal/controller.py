@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tools.rehearsal.kubelet import Pod
 from tools.rehearsal.spec import Deployment, PodTemplate
-from tools.rehearsal.timeline import Timeline
+from tools.rehearsal.timeline import PodEvent, Timeline
 
 RESYNC_SECONDS = 0.05
 
@@ -203,7 +203,7 @@ class DeploymentController:
         for pod in self.pods():
             if pod.name not in self.available_seen and pod.available(self.spec.min_ready_seconds):
                 self.available_seen.add(pod.name)
-                self.timeline.record(pod.name, "available")
+                self.timeline.record(pod.name, PodEvent.AVAILABLE)
 
     def _check_progress(self) -> None:
         """DeploymentProgressing: more updated, ready or available pods, or fewer old ones."""

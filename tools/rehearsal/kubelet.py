@@ -20,7 +20,7 @@ from tools.rehearsal.probes import attempt
 from tools.rehearsal.runtime import Container, Launch, Runtime
 from tools.rehearsal.service import Endpoint
 from tools.rehearsal.spec import PodTemplate, PreStop, Probe
-from tools.rehearsal.timeline import Timeline
+from tools.rehearsal.timeline import PodEvent, Timeline
 
 PRESTOP_OVERRUN_GRACE = 2.0
 BACKOFF_START = 10.0
@@ -53,7 +53,6 @@ class Pod:
         self.ready_since: float | None = None
         self.first_ready: float | None = None
         self.terminating = False
-        self.terminating_since: float | None = None
         self.sigterm_sent = False
         self.gone = False
         self.restarts = 0
@@ -66,15 +65,16 @@ class Pod:
     # -- what the control plane sees -------------------------------------------------------
 
     def start(self) -> None:
-        self.timeline.record(self.name, "created", f"{self.version} at {self.address}:{self.port}")
+        self.timeline.record(
+            self.name, PodEvent.CREATED, f"{self.version} at {self.address}:{self.port}"
+        )
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def delete(self) -> None:
         if self.terminating:
             return
         self.terminating = True
-        self.terminating_since = self.timeline.now()
-        self.timeline.record(self.name, "terminating")
+        self.timeline.record(self.name, PodEvent.TERMINATING)
         self.deleted.set()
         self.on_change(self)
 
@@ -104,14 +104,14 @@ class Pod:
         self.ready_since = self.timeline.now() if ready else None
         if ready and self.first_ready is None:
             self.first_ready = self.ready_since
-        self.timeline.record(self.name, "ready" if ready else "not ready")
+        self.timeline.record(self.name, PodEvent.READY if ready else PodEvent.NOT_READY)
         self.on_change(self)
 
     def _set_started(self, started: bool) -> None:
         self.started = started
         if started:
             self.started_event.set()
-            self.timeline.record(self.name, "started", "startup probe passed")
+            self.timeline.record(self.name, PodEvent.STARTED, "startup probe passed")
         else:
             self.started_event.clear()
 
@@ -125,7 +125,7 @@ class Pod:
                 break
             self.restarts += 1
             self.timeline.record(
-                self.name, "restarting", f"restart {self.restarts} in {backoff:.0f}s"
+                self.name, PodEvent.RESTARTING, f"restart {self.restarts} in {backoff:.0f}s"
             )
             if backoff:
                 with contextlib.suppress(TimeoutError):
@@ -133,7 +133,7 @@ class Pod:
             backoff = min(BACKOFF_MAX, backoff * 2) if backoff else BACKOFF_START
         self.gone = True
         self._set_ready(False)
-        self.timeline.record(self.name, "gone")
+        self.timeline.record(self.name, PodEvent.GONE)
         self.on_change(self)
 
     async def _run_container(self) -> str:
@@ -151,10 +151,10 @@ class Pod:
         try:
             container = await self.runtime.start(launch)
         except OSError as error:
-            self.timeline.record(self.name, "start failed", str(error))
+            self.timeline.record(self.name, PodEvent.START_FAILED, str(error))
             return "exited"
         self.container = container
-        self.timeline.record(self.name, "container started")
+        self.timeline.record(self.name, PodEvent.CONTAINER_STARTED)
         self.sigterm_sent = False
         self._set_started(self.template.startup is None)
         probe_failed = asyncio.get_running_loop().create_future()
@@ -186,7 +186,7 @@ class Pod:
         self.exit_codes.append(code)
         self._set_ready(False)
         self._set_started(False)
-        self.timeline.record(self.name, "exited", f"status {code}")
+        self.timeline.record(self.name, PodEvent.EXITED, f"status {code}")
         return outcome
 
     async def _ready_when_started(self) -> None:
@@ -216,7 +216,9 @@ class Pod:
                 self._set_started(True)
                 return
             elif failures >= probe.failure_threshold and not failed.done():
-                self.timeline.record(self.name, f"{probe.kind} failed", f"{failures} times")
+                self.timeline.record(
+                    self.name, PodEvent(f"{probe.kind} failed"), f"{failures} times"
+                )
                 failed.set_result(probe)
                 return
             await asyncio.sleep(max(0.0, began + probe.period - loop.time()))
@@ -226,7 +228,7 @@ class Pod:
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        self.timeline.record(self.name, "killing", f"{reason}, grace period {grace:g}s")
+        self.timeline.record(self.name, PodEvent.KILLING, f"{reason}, grace period {grace:g}s")
         pre_stop = self.template.pre_stop
         if pre_stop is not None:
             hook = asyncio.create_task(self._pre_stop(pre_stop, container, deadline))
@@ -239,23 +241,23 @@ class Pod:
                 hook.cancel()
                 if not exited.done():
                     deadline = loop.time() + PRESTOP_OVERRUN_GRACE
-                    self.timeline.record(self.name, "preStop cut", "grace period over")
+                    self.timeline.record(self.name, PodEvent.PRE_STOP_CUT, "grace period over")
             else:
-                self.timeline.record(self.name, "preStop done")
+                self.timeline.record(self.name, PodEvent.PRE_STOP_DONE)
         if not exited.done():
             await container.signal(signal.SIGTERM)
             self.sigterm_sent = True
-            self.timeline.record(self.name, "SIGTERM")
+            self.timeline.record(self.name, PodEvent.SIGTERM)
         await asyncio.wait({exited}, timeout=max(0.0, deadline - loop.time()))
         if not exited.done():
-            self.timeline.record(self.name, "SIGKILL", "grace period over")
+            self.timeline.record(self.name, PodEvent.SIGKILL, "grace period over")
             await container.kill()
 
     async def _pre_stop(self, hook: PreStop, container: Container, deadline: float) -> None:
         remaining = deadline - asyncio.get_running_loop().time()
         self.timeline.record(
             self.name,
-            "preStop",
+            PodEvent.PRE_STOP,
             f"{hook.action} {hook.seconds:g}s" if hook.action == "sleep" else hook.action,
         )
         if hook.action == "sleep":

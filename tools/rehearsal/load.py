@@ -14,17 +14,30 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 from tools.rehearsal import httpclient
 from tools.repo import ROOT
 
-# (started, latency, outcome, version, client kind); started is time.monotonic(), which is
-# the same clock in every process on Linux.
-Record = tuple[float, float, str, str, str]
 FRESH = "new connection"
 KEEPALIVE = "keep-alive"
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the load generator saw it."""
+
+    started: float  # time.monotonic() in the load process (the same clock in every process)
+    latency: float  # seconds
+    outcome: str  # OK, "http <status>" or the connection error: refused, reset, closed, ...
+    version: str  # X-App-Version of the answer, "" when there was none
+    client: str  # FRESH or KEEPALIVE
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
 
 
 @dataclass(frozen=True)
@@ -76,13 +89,15 @@ class Generator:
         self.config = config
         self.ok = self.failed = 0
         self.pace = Pace()
-        self.records: list[Record] = []
+        self.records: list[RequestRecord] = []
         self.stopping = False
         self.deadline = time.monotonic() + config.max_seconds
 
     def record(self, started: float, outcome: str, version: str, kind: str) -> None:
-        self.records.append((started, time.monotonic() - started, outcome, version, kind))
-        if outcome == "ok":
+        self.records.append(
+            RequestRecord(started, time.monotonic() - started, outcome, version, kind)
+        )
+        if outcome == OK:
             self.ok += 1
         else:
             self.failed += 1
@@ -110,7 +125,7 @@ class Generator:
             self.record(started, classify(error), "", kind)
             self.close(connection)
             return
-        outcome = "ok" if response.status == 200 else f"http {response.status}"
+        outcome = OK if response.status == 200 else f"http {response.status}"
         self.record(started, outcome, response.headers.get("x-app-version", ""), kind)
         if not keep_alive or response.closes:
             self.close(connection)
@@ -183,7 +198,7 @@ class Generator:
             task.cancel()
         reporter.cancel()
         with open(records_path, "w") as out:
-            json.dump(self.records, out)
+            json.dump([astuple(record) for record in self.records], out)
         send("done")
 
     async def report_counts(self) -> None:
@@ -246,12 +261,12 @@ class LoadProcess:
     def set_rate(self, rate: float) -> None:
         self._send(f"rate {rate}")
 
-    async def stop(self) -> list[Record]:
+    async def stop(self) -> list[RequestRecord]:
         self._send("stop")
         await self._reply(self.config.request_timeout + 30)
         await self.process.wait()
         with open(self.records_path) as records:
-            loaded = [tuple(record) for record in json.load(records)]
+            loaded = [RequestRecord(*record) for record in json.load(records)]
         self.records_path.unlink()
         return loaded
 

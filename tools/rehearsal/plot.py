@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tools.rehearsal.report import per_second, percentile  # noqa: E402
 from tools.rehearsal.run import Result  # noqa: E402
+from tools.rehearsal.timeline import PodEvent  # noqa: E402
 
 PHASE_COLOURS = {
     "starting": "#c7c7c7",
@@ -26,14 +27,14 @@ def pod_phases(result: Result, pod: str, end: float) -> list[tuple[float, float,
         if event.source != pod:
             continue
         new = {
-            "created": "starting",
-            "ready": "ready",
-            "not ready": "starting",
-            "terminating": "terminating",
-            "SIGTERM": "draining",
-            "gone": None,
+            PodEvent.CREATED: "starting",
+            PodEvent.READY: "ready",
+            PodEvent.NOT_READY: "starting",
+            PodEvent.TERMINATING: "terminating",
+            PodEvent.SIGTERM: "draining",
+            PodEvent.GONE: None,
         }.get(event.kind, phase)
-        if event.kind == "not ready" and phase in ("terminating", "draining"):
+        if event.kind == PodEvent.NOT_READY and phase in ("terminating", "draining"):
             new = phase
         if new != phase:
             if phase is not None:
@@ -46,7 +47,7 @@ def pod_phases(result: Result, pod: str, end: float) -> list[tuple[float, float,
 
 def draw(result: Result, path: Path) -> Path:
     series = per_second(result.records)
-    end = max([r[0] for r in result.records] + [e.t for e in result.events] + [1.0])
+    end = max([r.started for r in result.records] + [e.t for e in result.events] + [1.0])
     figure, (answered, failures, latency, pods) = plt.subplots(
         4, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 1.5, 3]}
     )
@@ -72,9 +73,9 @@ def draw(result: Result, path: Path) -> Path:
             0.5, 0.5, "no failed request", transform=failures.transAxes, ha="center", va="center"
         )
     latencies: dict[int, list[float]] = {}
-    for started, seconds, outcome, _, _ in result.records:
-        if outcome == "ok":
-            latencies.setdefault(int(started), []).append(seconds * 1000)
+    for record in result.records:
+        if record.ok:
+            latencies.setdefault(int(record.started), []).append(record.latency * 1000)
     seconds = sorted(latencies)
     p99 = [percentile(latencies[second], 0.99) for second in seconds]
     latency.plot(seconds, p99, drawstyle="steps-post", color="#555")

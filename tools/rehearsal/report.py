@@ -6,13 +6,22 @@ import math
 from collections import Counter
 from pathlib import Path
 
+from tools.rehearsal.load import RequestRecord
 from tools.rehearsal.run import Result
+from tools.rehearsal.timeline import PodEvent
 
 EMULATED = (
     "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"
 )
 TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
-POD_MILESTONES = ("created", "ready", "terminating", "SIGTERM", "SIGKILL", "exited")
+POD_MILESTONES = (
+    PodEvent.CREATED,
+    PodEvent.READY,
+    PodEvent.TERMINATING,
+    PodEvent.SIGTERM,
+    PodEvent.SIGKILL,
+    PodEvent.EXITED,
+)
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -22,8 +31,8 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def latency(records: list, start: float, end: float) -> dict:
-    values = [r[1] * 1000 for r in records if start <= r[0] < end and r[2] == "ok"]
+def latency(records: list[RequestRecord], start: float, end: float) -> dict:
+    values = [r.latency * 1000 for r in records if start <= r.started < end and r.ok]
     return {
         "requests": len(values),
         "p50_ms": percentile(values, 0.5),
@@ -48,16 +57,16 @@ def pod_rows(result: Result) -> list[dict]:
     return rows
 
 
-def per_second(records: list) -> dict:
+def per_second(records: list[RequestRecord]) -> dict:
     """Requests started in each second: answered per version, failed per kind."""
     ok: dict[str, Counter] = {}
     failed: dict[str, Counter] = {}
-    for started, _, outcome, version, _ in records:
-        second = int(started)
-        if outcome == "ok":
-            ok.setdefault(version, Counter())[second] += 1
+    for record in records:
+        second = int(record.started)
+        if record.ok:
+            ok.setdefault(record.version, Counter())[second] += 1
         else:
-            failed.setdefault(outcome, Counter())[second] += 1
+            failed.setdefault(record.outcome, Counter())[second] += 1
 
     def series(table: dict[str, Counter]) -> dict[str, dict[int, int]]:
         return {key: dict(sorted(counts.items())) for key, counts in sorted(table.items())}
@@ -106,8 +115,8 @@ def summarize(result: Result) -> dict:
         },
         "requests": len(records),
         "failed": len(failed),
-        "failures_by_kind": dict(Counter(r[2] for r in failed)),
-        "requests_by_version": dict(Counter(r[3] for r in records if r[2] == "ok")),
+        "failures_by_kind": dict(Counter(r.outcome for r in failed)),
+        "requests_by_version": dict(Counter(r.version for r in records if r.ok)),
         "final_versions": dict(Counter(result.final_versions)),
         "latency": {
             "steady": latency(records, result.steady_started, result.rollout_started),
@@ -152,7 +161,12 @@ def write_json(result: Result, summary: dict, path: Path) -> None:
         **summary,
         "per_second": per_second(result.records),
         "failed_requests": [
-            {"t": round(r[0], 4), "latency_s": round(r[1], 4), "outcome": r[2], "client": r[4]}
+            {
+                "t": round(r.started, 4),
+                "latency_s": round(r.latency, 4),
+                "outcome": r.outcome,
+                "client": r.client,
+            }
             for r in result.failed[:1000]
         ],
         "events": [event.__dict__ for event in result.events],
@@ -166,8 +180,10 @@ def write_requests(result: Result, path: Path) -> None:
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["t_s", "latency_ms", "outcome", "version", "client"])
-        for started, latency_s, outcome, version, kind in result.records:
-            writer.writerow([f"{started:.4f}", f"{latency_s * 1000:.2f}", outcome, version, kind])
+        for r in result.records:
+            writer.writerow(
+                [f"{r.started:.4f}", f"{r.latency * 1000:.2f}", r.outcome, r.version, r.client]
+            )
 
 
 def ms(value: float | None) -> str:
@@ -232,8 +248,11 @@ def text(summary: dict) -> str:
         "  pods          created  ready  termin.  SIGTERM  exited  restarts",
     ]
     for pod in summary["pods"]:
-        cells = [pod.get(k) for k in ("created", "ready", "terminating", "SIGTERM")]
-        exited = pod.get("exited")
+        cells = [
+            pod.get(k)
+            for k in (PodEvent.CREATED, PodEvent.READY, PodEvent.TERMINATING, PodEvent.SIGTERM)
+        ]
+        exited = pod.get(PodEvent.EXITED)
         lines.append(
             f"    {pod['name']:<34} {pod['version']:<4} "
             + " ".join(f"{c:7.2f}" if c is not None else "      -" for c in cells)

@@ -3,13 +3,13 @@
 import asyncio
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tools.rehearsal.controller import DeploymentController
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.kubelet import Pod
-from tools.rehearsal.load import LoadConfig, LoadProcess, Record
+from tools.rehearsal.load import LoadConfig, LoadProcess, RequestRecord
 from tools.rehearsal.network import AddressPool
 from tools.rehearsal.runtime import Runtime
 from tools.rehearsal.service import EndpointView, ServiceProxy
@@ -73,7 +73,7 @@ class Result:
     target: Workload
     options: Options
     runtime: str
-    records: list[Record]  # times relative to the run's start
+    records: list[RequestRecord]  # started: seconds since the run's start
     events: list[Event]
     pods: list[PodSummary]
     capacity: float | None
@@ -91,8 +91,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def failed(self) -> list[Record]:
-        return [r for r in self.records if r[2] != "ok"]
+    def failed(self) -> list[RequestRecord]:
+        return [r for r in self.records if not r.ok]
 
     @property
     def rollout_duration(self) -> float | None:
@@ -277,10 +277,7 @@ class Rehearsal:
             target=self.target,
             options=options,
             runtime=self.runtime.name,
-            records=[
-                (t - start, latency, outcome, version, kind)
-                for t, latency, outcome, version, kind in records
-            ],
+            records=[replace(r, started=r.started - start) for r in records],
             events=self.timeline.events,
             pods=[
                 PodSummary(p.name, p.version, p.address, p.restarts, p.exit_codes)
@@ -318,7 +315,3 @@ class Rehearsal:
         )
         await self.runtime.cleanup()
         await self.proxy.stop()
-
-
-def rehearse(source: Workload, target: Workload, runtime: Runtime, options: Options) -> Result:
-    return asyncio.run(Rehearsal(source, target, runtime, options).run())

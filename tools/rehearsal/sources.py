@@ -3,11 +3,11 @@
 Everything is rendered by the real kustomize (manifests.render).
 """
 
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
+from tools.git import run as git
 from tools.kustomize import RenderError, render
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.spec import Workload, read_workload
@@ -27,12 +27,6 @@ def load_overlay(
     return read_workload(resources, label, deployment)
 
 
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, timeout=60, check=False
-    )
-
-
 def checkout_revision(repo: Path, rev: str, directory: Path) -> Path:
     """Extract the tree of `rev` into `directory` (git archive: no change to the work tree)."""
     if git(repo, "rev-parse", "--git-dir").returncode != 0:
@@ -40,12 +34,11 @@ def checkout_revision(repo: Path, rev: str, directory: Path) -> Path:
     resolved = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if resolved.returncode != 0:
         raise RehearsalError(f"unknown git revision {rev!r} in {repo}")
-    archive = git(repo, "archive", "--format=tar", resolved.stdout.decode().strip())
-    if archive.returncode != 0:
-        raise RehearsalError(f"git archive {rev}: {archive.stderr.decode().strip()}")
     directory.mkdir(parents=True, exist_ok=True)
     tar_path = directory.with_suffix(".tar")
-    tar_path.write_bytes(archive.stdout)
+    archive = git(repo, "archive", "--format=tar", "-o", str(tar_path), resolved.stdout.strip())
+    if archive.returncode != 0:
+        raise RehearsalError(f"git archive {rev}: {archive.stderr.strip()}")
     with tarfile.open(tar_path) as tar:
         tar.extractall(directory, filter="data")
     tar_path.unlink()

@@ -8,9 +8,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from tools import rollingupdate as strategy
+from tools import rollingupdate
+from tools.imageref import ImageRef
 from tools.kustomize import find
 from tools.rehearsal.errors import RehearsalError
+from tools.selectors import service_selects
 
 PROBE_DEFAULTS = {
     "initialDelaySeconds": 0,
@@ -95,8 +97,8 @@ class Deployment:
     template: PodTemplate
 
     @property
-    def fenceposts(self) -> strategy.Fenceposts:
-        return strategy.resolve(self.max_surge, self.max_unavailable, self.replicas)
+    def fenceposts(self) -> rollingupdate.Fenceposts:
+        return rollingupdate.resolve(self.max_surge, self.max_unavailable, self.replicas)
 
 
 @dataclass(frozen=True)
@@ -176,11 +178,10 @@ def version_of(image: str, env: tuple[EnvVar, ...]) -> str:
     for var in env:
         if var.name == "APP_VERSION" and var.value:
             return var.value
-    name, _, digest = image.partition("@")
-    if digest:
-        return digest.replace("sha256:", "")[:12]
-    last = name.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+    reference = ImageRef.parse(image)
+    if reference.digest:
+        return reference.digest.replace("sha256:", "")[:12]
+    return reference.tag or "latest"
 
 
 def resolve_port(value: object, ports: dict[str, int], fields: Fields, key: str) -> int:
@@ -346,15 +347,19 @@ def read_deployment(
     if strategy_type not in ("RollingUpdate", "Recreate"):
         raise rolling.error("type", f"unknown strategy {strategy_type!r}")
     update = rolling.child("rollingUpdate")
-    max_surge = strategy.parse_int_or_percent(
-        update.data.get("maxSurge", strategy.DEFAULT_MAX_SURGE), f"{where}: {update.path}.maxSurge"
-    )
-    max_unavailable = strategy.parse_int_or_percent(
-        update.data.get("maxUnavailable", strategy.DEFAULT_MAX_UNAVAILABLE),
-        f"{where}: {update.path}.maxUnavailable",
-    )
-    if strategy_type == "RollingUpdate":
-        strategy.validate(max_surge, max_unavailable, f"{where}: {update.path}")
+    try:
+        max_surge = rollingupdate.parse_int_or_percent(
+            update.data.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE),
+            f"{where}: {update.path}.maxSurge",
+        )
+        max_unavailable = rollingupdate.parse_int_or_percent(
+            update.data.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
+            f"{where}: {update.path}.maxUnavailable",
+        )
+        if strategy_type == "RollingUpdate":
+            rollingupdate.validate(max_surge, max_unavailable, f"{where}: {update.path}")
+    except rollingupdate.RollingUpdateError as error:
+        raise RehearsalError(str(error)) from None
     default_replicas = hpa_min if hpa_min is not None else 1
     return Deployment(
         name=name,
@@ -370,15 +375,12 @@ def read_deployment(
     )
 
 
-def read_service(
-    resources: list[dict], source: str, deployment: dict, template: PodTemplate
-) -> Service:
+def read_service(resources: list[dict], source: str, deployment: dict) -> Service:
     labels = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", []) if p.get("name")}
     for resource in find(resources, "Service"):
-        selector = resource.get("spec", {}).get("selector") or {}
-        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+        if not service_selects(resource.get("spec", {}).get("selector"), labels):
             continue
         name = resource.get("metadata", {}).get("name", "?")
         spec = Fields(resource.get("spec"), f"{source}: Service {name}", "spec")
@@ -420,7 +422,7 @@ def read_workload(
         ):
             hpa_min = hpa["spec"].get("minReplicas", 1)
     deployment = read_deployment(resource, source, config_maps, hpa_min)
-    service = read_service(resources, source, resource, deployment.template)
+    service = read_service(resources, source, resource)
     if service.target_port != deployment.template.container_port:
         raise RehearsalError(
             f"{source}: Service {service.name}: targetPort {service.target_port} is not the "

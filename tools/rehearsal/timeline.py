@@ -3,6 +3,32 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PodEvent(StrEnum):
+    """What happens to a pod, as the emulated kubelet records it; the report and the picture
+    read these."""
+
+    CREATED = "created"
+    CONTAINER_STARTED = "container started"
+    START_FAILED = "start failed"
+    STARTED = "started"  # the startup probe passed
+    READY = "ready"
+    NOT_READY = "not ready"
+    AVAILABLE = "available"  # ready for minReadySeconds (recorded by the controller)
+    LIVENESS_FAILED = "liveness failed"
+    STARTUP_FAILED = "startup failed"
+    RESTARTING = "restarting"
+    TERMINATING = "terminating"
+    KILLING = "killing"
+    PRE_STOP = "preStop"
+    PRE_STOP_DONE = "preStop done"
+    PRE_STOP_CUT = "preStop cut"
+    SIGTERM = "SIGTERM"
+    SIGKILL = "SIGKILL"
+    EXITED = "exited"
+    GONE = "gone"
 
 
 @dataclass(frozen=True)

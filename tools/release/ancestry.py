@@ -12,18 +12,12 @@ rather than guessed: the caller needs the full history (actions/checkout `fetch-
 """
 
 import re
-import subprocess
 from pathlib import Path
 
+from tools.git import run as git
 from tools.release import ReleaseError
 
 COMMIT_TAG = re.compile(r"[0-9a-f]{40}")
-
-
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def check_forward(current: str, new: str, *, where: str, repo: Path) -> None:

@@ -15,23 +15,14 @@ Exit status: 0 set or already set, 2 refused (one line on stderr naming file, fi
 """
 
 import argparse
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.imageref import DIGEST, REPOSITORY, TAG, ImageRef
 from tools.release import ReleaseError
 from tools.release.ancestry import check_forward
 from tools.release.kustomization import Kustomization, set_scalar
-
-# Docker's tag grammar.
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# Docker's repository grammar: optional registry host[:port], then lower-case path components.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = rf"{_LABEL}(?:\.{_LABEL})*"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY = re.compile(rf"(?:{_HOST}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
 
 
 @dataclass(frozen=True)
@@ -56,12 +47,9 @@ class ImageUpdate:
 
 def image_reference(entry) -> str:
     """The image reference kustomize renders for an `images:` entry."""
-    reference = str(entry.get("newName") or entry.get("name"))
-    if entry.get("newTag"):
-        reference += f":{entry['newTag']}"
-    if entry.get("digest"):
-        reference += f"@{entry['digest']}"
-    return reference
+    repository = str(entry.get("newName") or entry.get("name"))
+    tag, digest = entry.get("newTag"), entry.get("digest")
+    return str(ImageRef(repository, tag and str(tag), digest and str(digest)))
 
 
 def bump(overlay: Path, update: ImageUpdate, *, no_downgrade: bool = False) -> tuple[bool, str]:

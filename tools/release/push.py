@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from tools.git import GitError
+from tools.git import output as git_output
+from tools.git import run as git
 from tools.release import ReleaseError
-from tools.release.ancestry import git
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
@@ -22,20 +24,12 @@ BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 IDENTITY = ("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}")
 
 
-def run_git(repo: Path, *args: str) -> str:
-    result = git(repo, *args)
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise ReleaseError(f"git {' '.join(args)}: {detail[-1] if detail else 'failed'}")
-    return result.stdout
-
-
 def commit(repo: Path, paths: list[str], message: str) -> bool:
     """Commit the paths as the bot; return False when they hold no change."""
-    run_git(repo, "add", "--", *paths)
+    git_output(repo, "add", "--", *paths)
     if git(repo, "diff", "--cached", "--quiet").returncode == 0:
         return False
-    run_git(repo, *IDENTITY, "commit", "--quiet", "--message", message)
+    git_output(repo, *IDENTITY, "commit", "--quiet", "--message", message)
     return True
 
 
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nothing to commit in {' '.join(args.paths)}")
             return 0
         attempt = push_with_retry(args.repo, args.remote, args.branch, args.attempts, args.pause)
-    except ReleaseError as error:
+    except (ReleaseError, GitError) as error:
         print(f"zdt push: {error}", file=sys.stderr)
         return 1
     print(f"pushed to {args.remote}/{args.branch} (attempt {attempt})")

@@ -7,6 +7,9 @@ the overlay, the resource and the field.
 import json
 from collections.abc import Callable, Iterator
 
+from tools import rollingupdate
+from tools.imageref import ImageRef
+from tools.selectors import selects, service_selects
 from tools.validate.overlays import Overlay, Problem, resource_id
 from tools.validate.workload import (
     PROBE_TIMING_FIELDS,
@@ -14,12 +17,10 @@ from tools.validate.workload import (
     container_field,
     env_seconds,
     env_value,
-    image_parts,
     pod_labels,
     pod_spec,
     prestop_seconds,
     probe_port_matches,
-    resolve_rolling_value,
     serving_container,
     serving_port,
 )
@@ -209,11 +210,21 @@ def check_rolling_update(overlay: Overlay) -> Problems:
             yield overlay.problem(
                 deployment, f"spec.strategy.rollingUpdate.{field}", "must be set explicitly"
             )
-    for replicas in replica_counts(overlay, deployment):
-        surge = resolve_rolling_value(rolling.get("maxSurge", "25%"), replicas, round_up=True)
-        unavailable = resolve_rolling_value(
-            rolling.get("maxUnavailable", "25%"), replicas, round_up=False
+    try:
+        max_surge = rollingupdate.parse_int_or_percent(
+            rolling.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE),
+            "spec.strategy.rollingUpdate.maxSurge",
         )
+        max_unavailable = rollingupdate.parse_int_or_percent(
+            rolling.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        )
+    except rollingupdate.RollingUpdateError as error:
+        yield overlay.problem(deployment, error.field, error.reason)
+        return
+    for replicas in replica_counts(overlay, deployment):
+        fenceposts = rollingupdate.resolve(max_surge, max_unavailable, replicas)
+        surge, unavailable = fenceposts.max_surge, fenceposts.max_unavailable
         if unavailable != 0:
             yield overlay.problem(
                 deployment,
@@ -272,25 +283,6 @@ def check_autoscaler(overlay: Overlay) -> Problems:
         )
 
 
-def selects(selector: dict, labels: dict) -> bool:
-    """Whether a label selector (matchLabels and matchExpressions) selects these labels."""
-    if not selector:
-        return False
-    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, operator, values = expression["key"], expression["operator"], expression.get("values")
-        matched = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[operator]
-        if not matched:
-            return False
-    return True
-
-
 def check_disruption_budget(overlay: Overlay) -> Problems:
     if not (deployment := only(overlay, "Deployment")):
         return
@@ -320,7 +312,7 @@ def check_service(overlay: Overlay) -> Problems:
         yield overlay.problem("Service", "kind", "missing")
     for service in services:
         spec = service.get("spec", {})
-        if not selects({"matchLabels": spec.get("selector") or {}}, pod_labels(deployment)):
+        if not service_selects(spec.get("selector"), pod_labels(deployment)):
             yield overlay.problem(
                 service, "spec.selector", f"does not select the pods of {resource_id(deployment)}"
             )
@@ -339,8 +331,8 @@ def check_image_pinned(overlay: Overlay) -> Problems:
         return
     deployment, container = served
     image = container.get("image", "")
-    _, tag, digest = image_parts(image)
-    if tag in (None, "latest") and not digest:
+    reference = ImageRef.parse(image)
+    if reference.tag in (None, "latest") and not reference.digest:
         yield overlay.problem(
             deployment,
             container_field(container, "image"),
@@ -414,8 +406,8 @@ def check_same_repository(reference: Overlay, overlay: Overlay) -> Problems:
     if not (ours := served_deployment(overlay)) or not (theirs := served_deployment(reference)):
         return
     deployment, container = ours
-    repository = image_parts(container.get("image", ""))[0]
-    expected = image_parts(theirs[1].get("image", ""))[0]
+    repository = ImageRef.parse(container.get("image", "")).repository
+    expected = ImageRef.parse(theirs[1].get("image", "")).repository
     if repository != expected:
         yield overlay.problem(
             deployment,

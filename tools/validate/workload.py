@@ -1,6 +1,5 @@
 """Read the values that decide how a rendered Deployment rolls out and shuts down."""
 
-import math
 import re
 
 SERVING_PORT_NAME = "http"
@@ -71,21 +70,3 @@ def probe_port_matches(port, container_port: dict) -> bool:
     if isinstance(port, str):
         return port == container_port.get("name")
     return port == container_port.get("containerPort")
-
-
-def resolve_rolling_value(value, replicas: int, round_up: bool) -> int:
-    """maxSurge/maxUnavailable as Kubernetes resolves them: percentages of the replica count,
-    rounded up for maxSurge and down for maxUnavailable."""
-    if isinstance(value, str) and value.endswith("%"):
-        share = int(value[:-1]) * replicas / 100
-        return math.ceil(share) if round_up else math.floor(share)
-    return int(value)
-
-
-def image_parts(image: str) -> tuple[str, str | None, str | None]:
-    """Split an image reference into repository, tag and digest."""
-    name, _, digest = image.partition("@")
-    repository, tag = name, None
-    if ":" in name.rsplit("/", 1)[-1]:
-        repository, tag = name.rsplit(":", 1)
-    return repository, tag, digest or None
