@@ -14,7 +14,7 @@
 # Environment:
 #   CONTAINER_ENGINE  podman or docker (default: podman if installed, else docker)
 #   DEBIAN_MIRROR     Debian archive URL (default: the first Debian mirror in
-#                     this machine's apt sources, else http://deb.debian.org/debian)
+#                     this machine's apt sources; with neither, the script stops)
 #   REBUILD=1         rebuild even when the image already exists
 #
 # Needs root (debootstrap) and the debootstrap package.
@@ -44,7 +44,10 @@ first_debian_mirror() {
     } | grep -E '/debian/?$' | head -n 1
 }
 MIRROR=${DEBIAN_MIRROR:-$(first_debian_mirror)}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+if [ -z "$MIRROR" ]; then
+    echo "error: no Debian mirror: set DEBIAN_MIRROR, or add one to /etc/apt/sources.list(.d)" >&2
+    exit 2
+fi
 
 ROOTFS=$(mktemp -d /var/tmp/python-base-rootfs.XXXXXX)
 trap 'rm -rf "$ROOTFS"' EXIT
