@@ -1,1 +1,1 @@
-"""Build and run the service image with podman or docker (see engine.py and image.py)."""
+"""Build and run the service image with podman or docker (see engine.py and build.py)."""
