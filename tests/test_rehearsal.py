@@ -17,6 +17,7 @@ from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
 from tools.rehearsal.container_runtime import ContainerRuntime
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.load import RESET_BEFORE_ANSWER
 from tools.rehearsal.run import Options, Result
 from tools.rehearsal.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.sources import load_overlay, load_revision
@@ -172,7 +173,7 @@ def rehearse_timing_contract(
 def test_pre_stop_must_outlast_the_propagation_delay(tmp_path, pre_stop, fails):
     result = rehearse_timing_contract(tmp_path, pre_stop)
     if fails:
-        assert failures(result)["reset"] > 0
+        assert failures(result)[RESET_BEFORE_ANSWER] > 0
     else:
         assert failures(result) == Counter()
 

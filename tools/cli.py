@@ -34,6 +34,9 @@ COMMANDS = {
     "show": Command("tools.release.show", "print one field of an overlay's image entry"),
     "image": Command("tools.image.cli", "build the service image for each version"),
     "bench": Command("tools.bench.cli", "server throughput, latency, start-up and memory"),
+    "soak": Command(
+        "tools.bench.soak", "many rehearsals back to back: failures, causes, upper bounds"
+    ),
     "check-load": Command(
         "tools.e2e.check_load", "judge the cluster load generator's summary (e2e)"
     ),

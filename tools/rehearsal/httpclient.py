@@ -24,8 +24,22 @@ def request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+class CutMidResponse(Exception):
+    """The connection failed after part of the answer had arrived (the cause is chained)."""
+
+
 async def read_response(reader: asyncio.StreamReader) -> Response:
-    head = await reader.readuntil(b"\r\n\r\n")
+    """Read one answer. A failure before its first byte is raised as it is (the connection
+    ended, or was reset, before any answer); a failure after it as CutMidResponse."""
+    first = await reader.readexactly(1)
+    try:
+        return await _read_rest(first, reader)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+        raise CutMidResponse(str(error) or type(error).__name__) from error
+
+
+async def _read_rest(first: bytes, reader: asyncio.StreamReader) -> Response:
+    head = first + await reader.readuntil(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     status = int(status_line.split(" ", 2)[1])
     headers = {}

@@ -3,9 +3,10 @@ its own interpreter and can use the other core.
 
 Two kinds of clients: a new connection per request (the `while true; do wget ...; done` loop)
 and keep-alive clients that reuse their connection until the server says `Connection: close`.
-Every request is recorded: start time, latency, outcome (`ok`, `http <status>` or the
-connection error: refused, reset, closed, timeout), version (X-App-Version), client kind.
-Load is loopback-only and bounded in request count and duration.
+Every request is recorded: start time, latency, outcome (`ok`, `http <status>` for any other
+answer, or how the connection failed: refused, reset before answer, cut mid-response, timeout),
+version (X-App-Version), client kind and the client's port (to find the connection in the
+Service's records). Load is loopback-only and bounded in request count and duration.
 """
 
 import asyncio
@@ -23,6 +24,11 @@ from tools.repo import ROOT
 FRESH = "new connection"
 KEEPALIVE = "keep-alive"
 OK = "ok"
+# How a request without an answer failed.
+REFUSED = "refused"  # nothing listened on the address
+RESET_BEFORE_ANSWER = "reset before answer"  # the connection ended (RST or EOF), no answer
+CUT_MID_RESPONSE = "cut mid-response"  # it ended after part of the answer
+TIMEOUT = "timeout"  # no complete answer within the request timeout
 
 
 @dataclass(frozen=True)
@@ -31,9 +37,10 @@ class RequestRecord:
 
     started: float  # time.monotonic() in the load process (the same clock in every process)
     latency: float  # seconds
-    outcome: str  # OK, "http <status>" or the connection error: refused, reset, closed, ...
+    outcome: str  # OK, "http <status>", or REFUSED, RESET_BEFORE_ANSWER, CUT_MID_RESPONSE, ...
     version: str  # X-App-Version of the answer, "" when there was none
     client: str  # FRESH or KEEPALIVE
+    port: int = 0  # the client's local port, 0 when no connection was made
 
     @property
     def ok(self) -> bool:
@@ -58,16 +65,32 @@ class LoadConfig:
 
 def classify(error: BaseException) -> str:
     if isinstance(error, ConnectionRefusedError):
-        return "refused"
-    if isinstance(error, ConnectionResetError | BrokenPipeError):
-        return "reset"
-    if isinstance(error, asyncio.IncompleteReadError):
-        return "closed"
+        return REFUSED
+    if isinstance(error, httpclient.CutMidResponse):
+        return CUT_MID_RESPONSE
+    if isinstance(error, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return RESET_BEFORE_ANSWER
     if isinstance(error, TimeoutError):
-        return "timeout"
+        return TIMEOUT
     if isinstance(error, OSError) and error.errno:
         return errno.errorcode.get(error.errno, str(error.errno)).lower()
     return type(error).__name__
+
+
+@dataclass
+class Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @property
+    def port(self) -> int:
+        """The client's local port: the key to this connection in the Service's records."""
+        return self.writer.get_extra_info("sockname")[1]
+
+
+def close(connection: Connection | None) -> None:
+    if connection is not None:
+        connection.writer.close()
 
 
 class Pace:
@@ -93,9 +116,9 @@ class Generator:
         self.stopping = False
         self.deadline = time.monotonic() + config.max_seconds
 
-    def record(self, started: float, outcome: str, version: str, kind: str) -> None:
+    def record(self, started: float, outcome: str, version: str, kind: str, port: int) -> None:
         self.records.append(
-            RequestRecord(started, time.monotonic() - started, outcome, version, kind)
+            RequestRecord(started, time.monotonic() - started, outcome, version, kind, port)
         )
         if outcome == OK:
             self.ok += 1
@@ -104,47 +127,50 @@ class Generator:
         if len(self.records) >= self.config.max_requests or time.monotonic() > self.deadline:
             self.pace.set("idle")
 
-    async def request(self, connection: list, keep_alive: bool) -> None:
-        """One GET; `connection` holds the kept-alive (reader, writer) or nothing."""
+    async def request(self, connection: Connection | None, keep_alive: bool) -> Connection | None:
+        """One GET, on `connection` or a new one; return the connection to reuse, if any."""
         config = self.config
         kind = KEEPALIVE if keep_alive else FRESH
         started = time.monotonic()
         try:
-            if not connection:
-                connection.extend(
-                    await asyncio.wait_for(
+            if connection is None:
+                connection = Connection(
+                    *await asyncio.wait_for(
                         asyncio.open_connection(config.host, config.port), config.request_timeout
                     )
                 )
-            reader, writer = connection
-            writer.write(httpclient.request(config.path, "service", keep_alive))
+            connection.writer.write(httpclient.request(config.path, "service", keep_alive))
             response = await asyncio.wait_for(
-                httpclient.read_response(reader), config.request_timeout
+                httpclient.read_response(connection.reader), config.request_timeout
             )
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
-            self.record(started, classify(error), "", kind)
-            self.close(connection)
-            return
+        except (
+            OSError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            httpclient.CutMidResponse,
+            ValueError,
+        ) as error:
+            self.record(started, classify(error), "", kind, connection.port if connection else 0)
+            close(connection)
+            return None
         outcome = OK if response.status == 200 else f"http {response.status}"
-        self.record(started, outcome, response.headers.get("x-app-version", ""), kind)
+        version = response.headers.get("x-app-version", "")
+        self.record(started, outcome, version, kind, connection.port)
         if not keep_alive or response.closes:
-            self.close(connection)
-
-    @staticmethod
-    def close(connection: list) -> None:
-        if connection:
-            connection[1].close()
-            connection.clear()
+            close(connection)
+            return None
+        return connection
 
     async def client(self, index: int, clients: int, keep_alive: bool) -> None:
         loop = asyncio.get_running_loop()
-        connection: list = []
+        connection: Connection | None = None
         next_at = 0.0
         pace_seen = None
         while not self.stopping:
             pace = self.pace
             if pace.mode == "idle":
-                self.close(connection)
+                close(connection)
+                connection = None
                 await pace.changed.wait()
                 continue
             if pace.mode == "rate":
@@ -156,8 +182,8 @@ class Generator:
                     await asyncio.sleep(next_at - now)
                 # Late by more than one interval: do not burst to catch up.
                 next_at = max(next_at + interval, loop.time() - interval)
-            await self.request(connection, keep_alive)
-        self.close(connection)
+            connection = await self.request(connection, keep_alive)
+        close(connection)
 
     async def closed_loop(self, seconds: float) -> float:
         before = self.ok

@@ -4,16 +4,19 @@ import csv
 import json
 import math
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from tools.rehearsal.load import RequestRecord
 from tools.rehearsal.run import Result
 from tools.rehearsal.timeline import PodEvent
+from tools.rehearsal.traces import cause, causes
 
 EMULATED = (
     "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"
 )
 TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
+FIRST_FAILURES = 5  # failed requests the text summary traces
 POD_MILESTONES = (
     PodEvent.CREATED,
     PodEvent.READY,
@@ -116,6 +119,8 @@ def summarize(result: Result) -> dict:
         "requests": len(records),
         "failed": len(failed),
         "failures_by_kind": dict(Counter(r.outcome for r in failed)),
+        "failure_causes": causes(failed, result.failure_traces),
+        "first_failures": [trace.describe() for trace in result.failure_traces[:FIRST_FAILURES]],
         "requests_by_version": dict(Counter(r.version for r in records if r.ok)),
         "final_versions": dict(Counter(result.final_versions)),
         "latency": {
@@ -143,31 +148,18 @@ def summarize(result: Result) -> dict:
 
 
 def failure_causes(summary: dict) -> dict[str, int]:
-    """Where failures came from, from the Service's own counters."""
-    refused = summary["service"]["backend_refused"]
-    no_endpoint = summary["service"]["no_endpoint"]
-    causes = {
-        "new connection sent to a pod no longer listening": refused,
-        "no endpoint in the Service": no_endpoint,
-        "established connection cut (kept-alive or in flight)": summary["failed"]
-        - refused
-        - no_endpoint,
-    }
-    return {cause: n for cause, n in causes.items() if n > 0}
+    """Failed requests by cause (traces.cause), most frequent first."""
+    return summary["failure_causes"]
 
 
 def write_json(result: Result, summary: dict, path: Path) -> None:
     document = {
         **summary,
         "per_second": per_second(result.records),
+        # Each failed request (the first 1000) with its connection and its pod's log.
         "failed_requests": [
-            {
-                "t": round(r.started, 4),
-                "latency_s": round(r.latency, 4),
-                "outcome": r.outcome,
-                "client": r.client,
-            }
-            for r in result.failed[:1000]
+            {"cause": cause(trace.request, trace.connection), **asdict(trace)}
+            for trace in result.failure_traces
         ],
         "events": [event.__dict__ for event in result.events],
     }
@@ -241,6 +233,7 @@ def text(summary: dict) -> str:
         + ", ".join(f"{v or '?'} {n}" for v, n in sorted(summary["requests_by_version"].items())),
         f"  failed        {summary['failed']}{' (' + failures + ')' if failures else ''}",
         *(f"    {n:>6}  {cause}" for cause, n in failure_causes(summary).items()),
+        *(f"    trace   {line}" for line in summary["first_failures"]),
         f"  latency       p50/p99 steady {ms(steady['p50_ms'])}/{ms(steady['p99_ms'])} ms, "
         f"during rollout {ms(during['p50_ms'])}/{ms(during['p99_ms'])} ms",
         f"  rollout       {timing}",

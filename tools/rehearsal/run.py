@@ -15,6 +15,7 @@ from tools.rehearsal.runtime import Runtime
 from tools.rehearsal.service import EndpointView, ServiceProxy
 from tools.rehearsal.spec import PodTemplate, Workload
 from tools.rehearsal.timeline import Event, Timeline
+from tools.rehearsal.traces import FailureTrace, failure_traces
 from tools.repo import ROOT
 
 
@@ -88,6 +89,7 @@ class Result:
     final_versions: list[str]
     proxy_no_endpoint: int
     proxy_backend_failed: int
+    failure_traces: list[FailureTrace] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -271,13 +273,14 @@ class Rehearsal:
                 load.kill()
             await self.teardown()
         start = self.timeline.start
+        records = [replace(r, started=r.started - start) for r in records]
         return Result(
             name=options.name,
             source=self.source,
             target=self.target,
             options=options,
             runtime=self.runtime.name,
-            records=[replace(r, started=r.started - start) for r in records],
+            records=records,
             events=self.timeline.events,
             pods=[
                 PodSummary(p.name, p.version, p.address, p.restarts, p.exit_codes)
@@ -305,6 +308,12 @@ class Rehearsal:
             ],
             proxy_no_endpoint=self.proxy.no_endpoint,
             proxy_backend_failed=sum(self.proxy.backend_failed.values()),
+            failure_traces=failure_traces(
+                [r for r in records if not r.ok],
+                self.proxy.traces,
+                self.log_dir,
+                self.timeline.wall_start,
+            ),
             notes=[*self.source.notes],
         )
 

@@ -89,6 +89,33 @@ class EndpointView:
         return endpoint.ready or (not self.ready and endpoint in self.fallback)
 
 
+# The Service itself ended the connection: no endpoint to send it to, or the pod refused it.
+CLOSED_BY_NO_ENDPOINT = "Service (no endpoint)"
+CLOSED_BY_CONNECT_FAILED = "Service (connect to the pod failed)"
+
+
+@dataclass
+class ConnectionTrace:
+    """One client connection through the Service, as the proxy saw it (times: run seconds)."""
+
+    client_port: int
+    accepted: float
+    pod: str = ""  # the endpoint picked; "" when there was none
+    address: str = ""
+    connect_started: float | None = None
+    connected: float | None = None
+    connect_error: str = ""
+    first_byte: float | None = None  # the first byte from the pod
+    bytes_to_pod: int = 0
+    bytes_to_client: int = 0
+    closed: float | None = None
+    closed_by: str = ""  # client, pod, pod (reset), or one of the CLOSED_BY_ constants
+
+    def close(self, at: float, by: str) -> None:
+        if self.closed is None:
+            self.closed, self.closed_by = at, by
+
+
 def reset(transport: asyncio.Transport) -> None:
     """Close with RST, as a client sees a connection to a dead or absent backend."""
     sock = transport.get_extra_info("socket")
@@ -106,6 +133,10 @@ class _Upstream(asyncio.Protocol):
         self.client.upstream_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        trace = self.client.trace
+        if trace.first_byte is None:
+            trace.first_byte = self.client.proxy.now()
+        trace.bytes_to_client += len(data)
         self.client.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -126,28 +157,39 @@ class _Client(asyncio.Protocol):
         self.endpoint: Endpoint | None = None
         self.counted = False  # this connection is in proxy.open
         self.closed = False
+        self.trace: ConnectionTrace | None = None
+        self.connecting: asyncio.Task | None = None  # held: the loop keeps only weak references
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.trace = ConnectionTrace(peer[1] if peer else 0, self.proxy.now())
+        self.proxy.traces.append(self.trace)
         endpoint = self.proxy.view.pick()
         if endpoint is None:
             self.proxy.no_endpoint += 1
+            self.trace.close(self.proxy.now(), CLOSED_BY_NO_ENDPOINT)
             reset(transport)
             return
         self.endpoint = endpoint
+        self.trace.pod, self.trace.address = endpoint.pod, endpoint.address
         transport.pause_reading()  # until the backend connection exists
-        asyncio.get_running_loop().create_task(self._connect(endpoint))
+        self.connecting = asyncio.get_running_loop().create_task(self._connect(endpoint))
 
     async def _connect(self, endpoint: Endpoint) -> None:
         loop = asyncio.get_running_loop()
+        self.trace.connect_started = self.proxy.now()
         try:
             await loop.create_connection(lambda: _Upstream(self), endpoint.address, endpoint.port)
-        except OSError:
+        except OSError as error:
+            self.trace.connect_error = type(error).__name__
             self.proxy.backend_failed[endpoint.pod] += 1
             if not self.closed:
+                self.trace.close(self.proxy.now(), CLOSED_BY_CONNECT_FAILED)
                 reset(self.transport)
 
     def upstream_made(self, transport: asyncio.BaseTransport) -> None:
+        self.trace.connected = self.proxy.now()
         if self.closed:
             transport.close()
             return
@@ -163,16 +205,19 @@ class _Client(asyncio.Protocol):
             self.counted = False
         self.upstream = None
         if not self.closed:
+            self.trace.close(self.proxy.now(), "pod" if exc is None else "pod (reset)")
             if exc is None:
                 self.transport.close()
             else:
                 reset(self.transport)
 
     def data_received(self, data: bytes) -> None:
+        self.trace.bytes_to_pod += len(data)
         if self.upstream is not None:
             self.upstream.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.trace.close(self.proxy.now(), "client")
         self.closed = True
         if self.upstream is not None:
             self.upstream.close()
@@ -198,6 +243,10 @@ class ServiceProxy:
         self.open: Counter[str] = Counter()  # currently established, per pod
         self.backend_failed: Counter[str] = Counter()
         self.no_endpoint = 0
+        self.traces: list[ConnectionTrace] = []  # every accepted connection, in order
+
+    def now(self) -> float:
+        return self.view.timeline.now()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -40,13 +40,22 @@ class Event:
 
 
 class Timeline:
-    def __init__(self, printer: Callable[[str], None] | None = None) -> None:
-        self.start = time.monotonic()
+    """Seconds since the run started, on `clock` (time.monotonic, the clock every process and
+    asyncio's loop share; a test passes its own)."""
+
+    def __init__(
+        self,
+        printer: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.start = clock()
+        self.wall_start = time.time()  # to find a run time in the servers' logs
         self.events: list[Event] = []
         self.printer = printer
 
     def now(self) -> float:
-        return time.monotonic() - self.start
+        return self.clock() - self.start
 
     def record(self, source: str, kind: str, detail: str = "") -> Event:
         event = Event(round(self.now(), 3), source, kind, detail)

@@ -1,0 +1,133 @@
+"""Every way a request can fail is named for what happened, each produced here for real.
+
+The rehearsal's load generator (tools/rehearsal/load.py) runs against tiny servers on loopback
+that refuse, reset, cut an answer short, never answer, or answer HTTP 500.
+"""
+
+import asyncio
+import contextlib
+import socket
+import struct
+
+import pytest
+
+from tools.rehearsal.load import (
+    CUT_MID_RESPONSE,
+    KEEPALIVE,
+    OK,
+    REFUSED,
+    RESET_BEFORE_ANSWER,
+    TIMEOUT,
+    Generator,
+    LoadConfig,
+)
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-App-Version: v9\r\n\r\nOK v9\n"
+
+
+def rst(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def answer_ok(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(ANSWER)
+    await writer.drain()
+    writer.close()
+
+
+async def reset_at_once(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    rst(writer)
+
+
+async def close_at_once(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+
+
+async def cut_mid_answer(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(ANSWER[:20])
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    rst(writer)
+
+
+async def never_answer(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(5)
+
+
+async def answer_500(reader, writer):
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def one_request(handler) -> tuple[str, str, int]:
+    """Start `handler` as a server (None: nothing listens), send one request, return the
+    outcome, the version and the recorded client port."""
+    server = None
+    if handler is None:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    else:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+    generator = Generator(LoadConfig("127.0.0.1", port, request_timeout=0.5))
+    try:
+        await generator.request(None, keep_alive=False)
+    finally:
+        if server is not None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1)
+    (record,) = generator.records
+    return record.outcome, record.version, record.port
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        (answer_ok, OK),
+        (None, REFUSED),
+        (reset_at_once, RESET_BEFORE_ANSWER),
+        (close_at_once, RESET_BEFORE_ANSWER),
+        (cut_mid_answer, CUT_MID_RESPONSE),
+        (never_answer, TIMEOUT),
+        (answer_500, "http 500"),
+    ],
+)
+def test_each_outcome_is_named_for_what_happened(handler, expected):
+    outcome, version, port = asyncio.run(one_request(handler))
+    assert outcome == expected
+    assert version == ("v9" if expected == OK else "")
+    # The client's port is what finds the connection in the Service's records.
+    assert (port == 0) == (expected == REFUSED)
+
+
+def test_a_kept_alive_connection_is_reused_until_the_server_says_close():
+    async def twice(reader, writer):
+        for closing in (b"", b"Connection: close\r\n"):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(ANSWER.replace(b"\r\n\r\n", b"\r\n" + closing + b"\r\n", 1))
+            await writer.drain()
+        writer.close()
+
+    async def scenario():
+        server = await asyncio.start_server(twice, "127.0.0.1", 0)
+        generator = Generator(LoadConfig("127.0.0.1", server.sockets[0].getsockname()[1]))
+        first = await generator.request(None, keep_alive=True)
+        second = await generator.request(first, keep_alive=True)
+        server.close()
+        return generator.records, first, second
+
+    records, first, second = asyncio.run(scenario())
+    assert [(r.outcome, r.client) for r in records] == [(OK, KEEPALIVE), (OK, KEEPALIVE)]
+    assert first is not None and second is None  # dropped once the server said close
+    assert records[0].port == records[1].port != 0
