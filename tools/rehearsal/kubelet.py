@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools.rehearsal import httpclient
-from tools.rehearsal.probes import attempt
 from tools.rehearsal.runtime import Container, Launch, Runtime
 from tools.rehearsal.service import Endpoint
 from tools.rehearsal.spec import PodTemplate, PreStop, Probe
@@ -205,7 +204,7 @@ class Pod:
             if probe.kind == "liveness" and self.terminating:
                 return
             began = loop.time()
-            ok = await attempt(probe, self.address, container)
+            ok = await self.runtime.probe(probe, self.address, container)
             successes, failures = (successes + 1, 0) if ok else (0, failures + 1)
             if probe.kind == "readiness":
                 if successes >= probe.success_threshold:

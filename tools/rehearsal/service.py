@@ -12,7 +12,7 @@ import contextlib
 import random
 import socket
 import struct
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
 from tools.rehearsal.timeline import Timeline
@@ -46,6 +46,8 @@ class EndpointView:
         self.current: dict[str, Endpoint] = {}
         self.published: dict[str, Endpoint | None] = {}
         self.last_apply: dict[str, float] = {}
+        # Each pod's updates not yet applied, in the order they were published.
+        self.pending: dict[str, deque[Endpoint | None]] = defaultdict(deque)
         self.ready: list[Endpoint] = []
         self.fallback: list[Endpoint] = []
 
@@ -56,10 +58,16 @@ class EndpointView:
         self.published[pod] = endpoint
         loop = asyncio.get_running_loop()
         delay = max(0.0, self.delay + self.rng.uniform(-self.jitter, self.jitter))
-        # Updates for one endpoint arrive in order.
+        # Updates for one endpoint arrive in order: never before the previous one, and, as
+        # timers due at the same moment may fire in any order, each timer applies the oldest
+        # pending update rather than its own.
         apply_at = max(loop.time() + delay, self.last_apply.get(pod, 0.0))
         self.last_apply[pod] = apply_at
-        loop.call_at(apply_at, self._apply, pod, endpoint)
+        self.pending[pod].append(endpoint)
+        loop.call_at(apply_at, self._apply_next, pod)
+
+    def _apply_next(self, pod: str) -> None:
+        self._apply(pod, self.pending[pod].popleft())
 
     def _apply(self, pod: str, endpoint: Endpoint | None) -> None:
         previous = self.current.get(pod)

@@ -1,0 +1,252 @@
+"""Fakes for testing the emulated controller, kubelet and Service without processes or sockets.
+
+VirtualTimeLoop is an asyncio event loop whose clock jumps to the next timer instead of
+waiting, so the real emulation code (asyncio sleeps, timeouts, call_at) runs a minute of
+rollout in milliseconds, in the same order as in real time. FakeRuntime's containers answer
+probes, signals and exec from a scripted Behaviour.
+"""
+
+import asyncio
+import random
+import selectors
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.rehearsal.controller import DeploymentController
+from tools.rehearsal.kubelet import Pod
+from tools.rehearsal.runtime import Container, Launch, Runtime
+from tools.rehearsal.service import EndpointView
+from tools.rehearsal.spec import Deployment, PodTemplate, PreStop, Probe
+from tools.rehearsal.timeline import Timeline
+
+SIGKILL_STATUS = 128 + signal.SIGKILL
+
+
+class _InstantSelector(selectors.DefaultSelector):
+    """Polls for real I/O (the loop's own wake-up pipe), then moves the clock on by the
+    timeout the loop would have slept."""
+
+    loop: "VirtualTimeLoop"
+
+    def select(self, timeout=None):
+        events = super().select(0)
+        if events or timeout == 0:
+            return events
+        if timeout is None:
+            raise RuntimeError("virtual time: nothing scheduled and nothing ready (deadlock)")
+        self.loop.virtual_now += timeout
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        selector = _InstantSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self.virtual_now = 0.0
+
+    def time(self) -> float:
+        return self.virtual_now
+
+
+def run(coroutine):
+    """Run a coroutine to completion in virtual time, then cancel what is left, as asyncio.run
+    does."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.close()
+
+
+@dataclass
+class Behaviour:
+    """How a fake container of one version behaves (seconds from its start or its SIGTERM)."""
+
+    ready_after: float = 0.5  # probes succeed from then on
+    never_ready: bool = False
+    live: bool = True  # liveness probes succeed
+    drain: float = 1.0  # exits 0 this long after SIGTERM
+    ignore_sigterm: bool = False
+    ready_while_draining: bool = False  # a server whose /ready does not turn 503 on SIGTERM
+
+
+class FakeContainer(Container):
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.loop = asyncio.get_running_loop()
+        self.started = self.loop.time()
+        self.exited: asyncio.Future[int] = self.loop.create_future()
+        self.sigterm_at: float | None = None
+        self.signals: list[tuple[float, int]] = []
+
+    def is_alive(self) -> bool:
+        return not self.exited.done()
+
+    def answers(self, probe: Probe) -> bool:
+        b = self.behaviour
+        if not self.is_alive() or b.never_ready:
+            return False
+        if self.loop.time() - self.started < b.ready_after:
+            return False
+        if probe.kind == "liveness":
+            return b.live
+        if probe.kind == "readiness" and self.sigterm_at is not None:
+            return b.ready_while_draining
+        return True
+
+    def _exit(self, status: int) -> None:
+        if not self.exited.done():
+            self.exited.set_result(status)
+
+    async def signal(self, signum: int) -> None:
+        self.signals.append((self.loop.time(), signum))
+        if signum == signal.SIGTERM and self.sigterm_at is None:
+            self.sigterm_at = self.loop.time()
+            if not self.behaviour.ignore_sigterm:
+                self.loop.call_later(self.behaviour.drain, self._exit, 0)
+
+    async def kill(self) -> None:
+        self.signals.append((self.loop.time(), signal.SIGKILL))
+        self._exit(SIGKILL_STATUS)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exited)
+
+    async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
+        return 0
+
+    def crash(self, status: int = 1) -> None:
+        self._exit(status)
+
+
+class FakeRuntime(Runtime):
+    name = "fake"
+
+    def __init__(self, behaviours: dict[str, Behaviour] | None = None) -> None:
+        self.behaviours = behaviours or {}
+        self.containers: dict[str, list[FakeContainer]] = {}  # by pod name, oldest first
+
+    async def start(self, launch: Launch) -> Container:
+        container = FakeContainer(self.behaviours.get(launch.version, Behaviour()))
+        self.containers.setdefault(launch.pod, []).append(container)
+        return container
+
+    async def probe(self, probe: Probe, address: str, container: Container) -> bool:
+        return container.answers(probe)
+
+
+def probe(kind: str, period: float = 1, failures: int = 3, successes: int = 1) -> Probe:
+    return Probe(
+        kind=kind,
+        action="http",
+        port=8080,
+        path="/ready" if kind == "readiness" else "/healthz",
+        period=period,
+        failure_threshold=failures,
+        success_threshold=successes,
+    )
+
+
+def template(
+    version: str,
+    *,
+    pre_stop: float | None = 5,
+    grace: float = 35,
+    liveness: Probe | None = None,
+    readiness: Probe | None = None,
+) -> PodTemplate:
+    return PodTemplate(
+        template_hash=f"hash-{version}",
+        image=f"registry.test/app:{version}",
+        version=version,
+        container_port=8080,
+        env=(),
+        startup=None,
+        readiness=readiness or probe("readiness", failures=2),
+        liveness=liveness,
+        pre_stop=None if pre_stop is None else PreStop("sleep", seconds=pre_stop),
+        termination_grace=grace,
+    )
+
+
+def deployment(
+    version: str,
+    replicas: int = 3,
+    max_surge: int | str = 1,
+    max_unavailable: int | str = 0,
+    min_ready: float = 3,
+    deadline: float = 60,
+    **template_options,
+) -> Deployment:
+    return Deployment(
+        name="app",
+        replicas=replicas,
+        strategy_type="RollingUpdate",
+        max_surge=max_surge,
+        max_unavailable=max_unavailable,
+        min_ready_seconds=min_ready,
+        progress_deadline_seconds=deadline,
+        template=template(version, **template_options),
+    )
+
+
+@dataclass
+class Cluster:
+    """The emulated control plane around fake containers, wired as the rehearsal wires it."""
+
+    runtime: FakeRuntime
+    propagation: float = 1.0
+    jitter: float = 0.0
+    log_dir: Path = Path("/nonexistent")  # fake containers write no log
+    timeline: Timeline = field(init=False)
+    view: EndpointView = field(init=False)
+    controller: DeploymentController = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timeline = Timeline(clock=asyncio.get_running_loop().time)
+        self.view = EndpointView(self.timeline, self.propagation, self.jitter, random.Random(7))
+        self.controller = DeploymentController(self.timeline, self.make_pod, random.Random(7))
+        self.addresses = (f"127.0.0.{n}" for n in range(2, 255))
+
+    def make_pod(self, name: str, template: PodTemplate) -> Pod:
+        return Pod(
+            name,
+            template,
+            next(self.addresses),
+            self.runtime,
+            self.timeline,
+            self.changed,
+            self.log_dir,
+        )
+
+    def changed(self, pod: Pod) -> None:
+        self.view.publish(pod.name, pod.endpoint())
+        self.controller.wake.set()
+
+    def events(self, source: str | None = None) -> list[tuple[float, str, str]]:
+        return [
+            (e.t, e.source, e.kind)
+            for e in self.timeline.events
+            if source is None or e.source == source
+        ]
+
+    async def until(self, condition, timeout: float = 600, step: float = 0.05) -> float:
+        """Wait (in virtual time) until condition() holds; return the run time then."""
+        deadline = self.timeline.now() + timeout
+        while not condition():
+            if self.timeline.now() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s of virtual time")
+            await asyncio.sleep(step)
+        return self.timeline.now()
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+        for pod in self.controller.pods():
+            await pod.force_stop()
