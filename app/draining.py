@@ -7,12 +7,15 @@ keeps accepting and serving for DRAIN_SECONDS (every worker answers /ready with 
 connections after each response), then re-sends SIGTERM to itself, which runs gunicorn's
 normal graceful stop. This replaces the arbiter's `handle_term`, a gunicorn internal: the
 gunicorn version is pinned and tests/test_server.py exercises it.
+
+The drain's end is a SIGALRM from a process timer (setitimer), not a timer thread: the master
+forks a new worker whenever one dies, also during a drain, and a fork of a process with threads
+copies every lock another thread held at that moment into a child that can never release it.
 """
 
 import mmap
 import os
 import signal
-import threading
 
 
 class DrainFlag:
@@ -36,17 +39,40 @@ DRAINING = DrainFlag()
 
 
 def drain_on_sigterm(arbiter, drain_seconds: float, flag: DrainFlag = DRAINING) -> None:
-    """Make the arbiter's first SIGTERM start a drain; the next one stops gracefully."""
+    """Make the arbiter's first SIGTERM start a drain; the next one stops gracefully.
+
+    Call it in the master's main thread (gunicorn's when_ready hook); every worker forked
+    afterwards must call reset_in_worker.
+    """
     graceful_stop = arbiter.handle_term
+    master = os.getpid()
+
+    def end_drain(signum, frame) -> None:
+        # The timer ran out: SIGTERM again, which the arbiter queues like any other signal and
+        # which ends in the graceful stop below. A stray SIGALRM outside a drain does nothing.
+        if flag.is_set():
+            os.kill(master, signal.SIGTERM)
 
     def handle_term() -> None:
         if flag.is_set() or drain_seconds <= 0:
             flag.set()
+            signal.setitimer(signal.ITIMER_REAL, 0)
             graceful_stop()  # raises StopIteration: gunicorn's graceful stop
         flag.set()
         arbiter.log.info("SIGTERM: draining for %ss before the graceful stop", drain_seconds)
-        timer = threading.Timer(drain_seconds, os.kill, (os.getpid(), signal.SIGTERM))
-        timer.daemon = True
-        timer.start()
+        signal.setitimer(signal.ITIMER_REAL, drain_seconds)
 
+    # gunicorn's arbiter leaves SIGALRM alone (its signals are HUP QUIT INT TERM TTIN TTOU USR1
+    # USR2 WINCH and CHLD), so the master may own it.
+    signal.signal(signal.SIGALRM, end_drain)
     arbiter.handle_term = handle_term
+
+
+def reset_in_worker() -> None:
+    """Give a forked worker back the default SIGALRM.
+
+    A child inherits the master's signal handlers but neither its timers nor its pending
+    signals, so the drain timer never fires in a worker. Without this, a SIGALRM sent to a
+    worker during a drain would run the master's end_drain and stop the master at once.
+    """
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)

@@ -2,7 +2,7 @@
 
 import os
 
-from app.draining import DRAINING, drain_on_sigterm
+from app.draining import DRAINING, drain_on_sigterm, reset_in_worker
 from app.settings import Settings
 
 settings = Settings.from_env(os.environ)
@@ -26,6 +26,10 @@ control_socket_disable = True
 
 def when_ready(server):
     drain_on_sigterm(server, settings.drain_seconds)
+
+
+def post_fork(server, worker):
+    reset_in_worker()
 
 
 def pre_request(worker, req):

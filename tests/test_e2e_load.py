@@ -141,6 +141,20 @@ def test_sigterm_ends_the_run_with_a_summary(start_server, tmp_path):
     assert summary["failures"] == 0
 
 
+def test_sigint_ends_the_run_with_a_summary(start_server, tmp_path):
+    server = start_server(WEB_CONCURRENCY="1")
+    process = start_loadgen(server.url + "/status", tmp_path, "--max-seconds", "120")
+    wait_for_progress(process, ok=1)
+    stopped_at = time.monotonic()
+
+    process.send_signal(signal.SIGINT)
+    _, summary = finish(process)
+
+    assert summary["stopped_by"] == "signal"
+    assert summary["failures"] == 0
+    assert time.monotonic() - stopped_at < 30
+
+
 def test_loadgen_refuses_bad_arguments():
     result = subprocess.run(
         [sys.executable, str(LOADGEN), "--url", "ftp://x/"],

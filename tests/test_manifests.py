@@ -231,6 +231,34 @@ BROKEN = {
         f"{DEPLOYMENT}: {CONTAINER}.env: DRAIN_SECONDS must be set to a value explicitly",
         BOTH,
     ),
+    "no-workers": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.env.1.value", "0"),
+        f"{DEPLOYMENT}: {CONTAINER}.env: WEB_CONCURRENCY '0' would stop the server at start:"
+        " WEB_CONCURRENCY must be between 1 and 64, got 0",
+        BOTH,
+    ),
+    "negative-drain": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.env.2.value", "-1"),
+        f"{DEPLOYMENT}: {CONTAINER}.env: DRAIN_SECONDS '-1' would stop the server at start:"
+        " DRAIN_SECONDS must be between 0 and 3600 seconds, got -1",
+        BOTH,
+    ),
+    "graceful-timeout-not-a-number": (
+        "base/deployment.yaml",
+        set_path(f"{APP}.env.3.value", "soon"),
+        f"{DEPLOYMENT}: {CONTAINER}.env: GRACEFUL_TIMEOUT 'soon' would stop the server at start:"
+        " GRACEFUL_TIMEOUT must be an integer, got 'soon'",
+        BOTH,
+    ),
+    "unknown-log-level": (
+        "base/deployment.yaml",
+        lambda d: container(d)["env"].append({"name": "LOG_LEVEL", "value": "loud"}),
+        f"{DEPLOYMENT}: {CONTAINER}.env: LOG_LEVEL 'loud' would stop the server at start:"
+        " LOG_LEVEL must be one of debug, info, warning, error, got 'loud'",
+        BOTH,
+    ),
     "recreate-strategy": (
         "base/deployment.yaml",
         set_path("spec.strategy", {"type": "Recreate"}),
@@ -340,6 +368,17 @@ def test_a_broken_copy_is_rejected_with_the_right_message(tmp_path, case):
     if case == "unknown-field":  # rejected by both supported schema versions
         expected = [f"{o}: {message.replace('1.30', v)}" for o in BOTH for v in ("1.30", "1.37")]
     assert all_problems(root) == expected
+
+
+def test_an_env_value_from_elsewhere_is_not_checked(tmp_path):
+    # The kubelet resolves valueFrom when the pod starts; validation sees no value to check.
+    root = copy_manifests(tmp_path)
+    from_config_map = {"configMapKeyRef": {"name": "settings", "key": "log-level"}}
+    edit(
+        root / "base/deployment.yaml",
+        lambda d: container(d)["env"].append({"name": "LOG_LEVEL", "valueFrom": from_config_map}),
+    )
+    assert all_problems(root) == []
 
 
 def checkov_path() -> str:

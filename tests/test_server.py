@@ -1,14 +1,16 @@
 """The real server: `python -m app` under gunicorn, real signals, real sockets on loopback."""
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.drain_harness import check_drain
+from tests.drain_harness import EXIT_MARGIN, check_drain
 from tools.repo import ROOT
 
 DRAIN = 2.5
@@ -66,6 +68,70 @@ def test_second_sigterm_during_the_drain_stops_gracefully_at_once(start_server):
     assert wait_for_ready_status(server, 503, within=1.0)
     server.signal(signal.SIGTERM)
     assert server.wait(timeout=10) == 0
+
+
+def wait_for(condition, within: float):
+    """Poll until `condition()` returns something true, and return it."""
+    deadline = time.monotonic() + within
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {within}s")
+        time.sleep(0.01)
+    return result
+
+
+def proc_status(pid: int, field: str) -> str:
+    """A field of /proc/PID/status, e.g. Threads or SigCgt (the signals it has handlers for)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return value.strip()
+    raise KeyError(field)
+
+
+def handles(pid: int, signum: int) -> bool:
+    return bool(int(proc_status(pid, "SigCgt"), 16) >> (signum - 1) & 1)
+
+
+def test_the_master_drains_without_a_thread(start_server):
+    # The master forks a new worker whenever one dies, also while draining: a thread there
+    # would make that a fork of a process with threads.
+    server = start_server("app", DRAIN_SECONDS="30", GRACEFUL_TIMEOUT="5")
+    assert proc_status(server.pid, "Threads") == "1"
+
+    server.signal(signal.SIGTERM)
+    assert wait_for_ready_status(server, 503, within=1.0)
+    wait_for(lambda: "SIGTERM: draining for 30.0s" in server.stderr(), within=5)
+
+    assert proc_status(server.pid, "Threads") == "1"
+    # The drain timer's SIGALRM is the master's; a worker keeps the default.
+    assert handles(server.pid, signal.SIGALRM)
+    assert not [pid for pid in server.worker_pids() if handles(pid, signal.SIGALRM)]
+    server.signal(signal.SIGTERM)
+    assert server.wait(timeout=10) == 0
+
+
+def test_a_worker_killed_during_the_drain_is_replaced_and_the_drain_ends_on_time(start_server):
+    server = start_server("app", **TIMINGS)
+    workers = server.worker_pids()
+    sigterm_at = time.monotonic()
+    server.signal(signal.SIGTERM)
+    assert wait_for_ready_status(server, 503, within=1.0)
+
+    os.kill(min(workers), signal.SIGKILL)
+    (replacement,) = wait_for(lambda: server.worker_pids() - workers, within=DRAIN)
+
+    def ready_status_from_the_replacement() -> int | None:
+        response = requests.get(server.url + "/ready", headers={"Connection": "close"}, timeout=5)
+        return (
+            response.status_code if response.headers["X-Worker-Pid"] == str(replacement) else None
+        )
+
+    # Forked after the shared flag was set, the replacement drains too.
+    assert wait_for(ready_status_from_the_replacement, within=DRAIN) == 503
+    limit = DRAIN + GRACEFUL + EXIT_MARGIN
+    assert server.wait(timeout=sigterm_at + limit - time.monotonic()) == 0
+    assert time.monotonic() - sigterm_at >= DRAIN
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])

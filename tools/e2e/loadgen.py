@@ -26,6 +26,28 @@ import urllib.parse
 
 SUMMARY_PREFIX = "LOADGEN-SUMMARY "
 MAX_SAMPLES = 20
+# How soon a waiting thread notices that the run is stopping.
+POLL_SECONDS = 0.05
+
+
+class Stop:
+    """Whether the run is stopping: a plain attribute that a signal handler may set.
+
+    Not a threading.Event: Event.set takes a lock, and a signal handler runs in the main thread
+    between two bytecodes, possibly while that thread holds the same lock, which deadlocks.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def request(self, *_signal):
+        self.requested = True
+
+    def sleep(self, seconds):
+        """Sleep up to `seconds`, returning early (within POLL_SECONDS) once stopping."""
+        end = time.monotonic() + seconds
+        while not self.requested and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, POLL_SECONDS))
 
 
 class Tally:
@@ -83,7 +105,7 @@ def worker(url, keep_alive, timeout, pause, stop, tally):
         http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
     )
     connection = None
-    while not stop.is_set():
+    while not stop.requested:
         if connection is None:
             connection = connection_class(target.hostname, target.port, timeout=timeout)
         try:
@@ -101,7 +123,7 @@ def worker(url, keep_alive, timeout, pause, stop, tally):
             tally.failure(type(error).__name__, str(error))
             connection.close()
             connection = None
-        stop.wait(pause)
+        stop.sleep(pause)
     if connection is not None:
         connection.close()
 
@@ -110,7 +132,7 @@ def wait_for_stop(args, stop, tally):
     """Block until the stop file, the deadline or a signal; return what stopped the run."""
     deadline = time.monotonic() + args.max_seconds
     next_progress = time.monotonic() + args.progress_seconds
-    while not stop.is_set():
+    while not stop.requested:
         if args.stop_file and os.path.exists(args.stop_file):
             return "stop-file"
         if time.monotonic() >= deadline:
@@ -118,7 +140,7 @@ def wait_for_stop(args, stop, tally):
         if time.monotonic() >= next_progress:
             next_progress += args.progress_seconds
             print_progress(tally)
-        stop.wait(0.1)
+        stop.sleep(0.1)
     return "signal"
 
 
@@ -152,9 +174,9 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     tally = Tally()
-    stop = threading.Event()
+    stop = Stop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, stop.request)
     threads = [
         threading.Thread(
             target=worker,
@@ -167,7 +189,7 @@ def main(argv=None):
     for thread in threads:
         thread.start()
     stopped_by = wait_for_stop(args, stop, tally)
-    stop.set()
+    stop.request()
     for thread in threads:
         thread.join(args.timeout + 5)
     summary = tally.summary(args.url, stopped_by)

@@ -17,7 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.rehearsal.spec import Workload
+from tools.rehearsal import probes
+from tools.rehearsal.spec import Probe, Workload
 from tools.repo import ROOT
 from tools.servers import server_module
 
@@ -67,6 +68,11 @@ class Runtime(ABC):
 
     @abstractmethod
     async def start(self, launch: Launch) -> Container: ...
+
+    async def probe(self, probe: Probe, address: str, container: Container) -> bool:
+        """One probe attempt, as the kubelet makes it (tests' fake runtimes answer for their
+        fake containers)."""
+        return await probes.attempt(probe, address, container)
 
     async def cleanup(self) -> None:
         """After the run (even a failed one), once every container has been killed."""
@@ -119,10 +125,21 @@ async def wait_or_kill(process: asyncio.subprocess.Process, timeout: float) -> i
         return None
 
 
+# Looked up once, here in the parent. die_with_parent runs between fork and exec in a child of
+# a process with threads (asyncio's executor, the load reader): loading a library or looking up
+# a symbol there takes the dynamic loader's lock, which another thread may have held at the
+# fork, and would then never be released.
+_prctl = ctypes.CDLL(None).prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong)
+_prctl.restype = ctypes.c_int
+
+
 def die_with_parent() -> None:
-    """Ask Linux to SIGKILL the server if the rehearsal dies (its workers then exit too)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Ask Linux to SIGKILL the server if the rehearsal dies (its workers then exit too).
+
+    A preexec_fn: it only calls the function resolved at import.
+    """
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ProcessRuntime(Runtime):

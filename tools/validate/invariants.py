@@ -7,6 +7,7 @@ the overlay, the resource and the field.
 import json
 from collections.abc import Callable, Iterator
 
+from app.settings import Settings, SettingsError
 from tools import rollingupdate
 from tools.imageref import ImageRef
 from tools.selectors import selects, service_selects
@@ -17,6 +18,7 @@ from tools.validate.workload import (
     container_field,
     env_seconds,
     env_value,
+    literal_env,
     pod_labels,
     pod_spec,
     prestop_seconds,
@@ -147,6 +149,22 @@ def check_env(overlay: Overlay) -> Problems:
             field,
             f"PORT is {env_value(container, 'PORT')!r} but the container port is {port}",
         )
+
+
+def check_settings(overlay: Overlay) -> Problems:
+    """Every literal env value passes the checks the server itself runs before it starts."""
+    if not (served := served_deployment(overlay)):
+        return
+    deployment, container = served
+    field = container_field(container, "env")
+    # One variable at a time, so that every bad value is reported, not only the first.
+    for name, value in literal_env(container).items():
+        try:
+            Settings.from_env({name: value})
+        except SettingsError as error:
+            yield overlay.problem(
+                deployment, field, f"{name} {value!r} would stop the server at start: {error}"
+            )
 
 
 def check_prestop(overlay: Overlay) -> Problems:
@@ -424,6 +442,7 @@ OVERLAY_CHECKS: tuple[Callable[[Overlay], Problems], ...] = (
     check_probe_ports,
     check_probe_timings_explicit,
     check_env,
+    check_settings,
     check_prestop,
     check_grace_period,
     check_rolling_update,

@@ -49,6 +49,22 @@ def env_value(container: dict, name: str) -> str | None:
     return None
 
 
+def literal_env(container: dict) -> dict[str, str]:
+    """The env entries with a literal value, by name (a later entry wins, as in Kubernetes).
+
+    Only these can be checked here: an entry with valueFrom gets its value from a ConfigMap, a
+    Secret or a field of the pod when the kubelet starts the container, so it is left out.
+    """
+    environ = {}
+    for variable in container.get("env") or []:
+        if "valueFrom" in variable:
+            continue
+        value = variable.get("value", "")
+        if isinstance(value, str):  # anything else is the strict schema validation's to report
+            environ[variable.get("name")] = value
+    return environ
+
+
 def env_seconds(container: dict, name: str) -> float | None:
     try:
         return float(env_value(container, name))
