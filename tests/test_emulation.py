@@ -13,6 +13,7 @@ import pytest
 from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, probe, run
 from tools import rollingupdate
 from tools.rehearsal.kubelet import BACKOFF_START, PRESTOP_OVERRUN_GRACE
+from tools.rehearsal.network import AddressPool
 from tools.rehearsal.service import Endpoint, EndpointView
 from tools.rehearsal.timeline import PodEvent, Timeline
 
@@ -269,3 +270,21 @@ def test_terminating_endpoints_serve_only_when_none_is_ready():
     assert picks["none ready"] == {"a"} == picks["none ready routable"]
     assert picks["none serving"] == {None}
     assert picks["none serving routable"] == set()
+
+
+# -- pod addresses ------------------------------------------------------------------------------
+
+
+def test_rehearsals_running_at_once_never_share_a_pod_address():
+    first, second = AddressPool("127.0.0.0/24"), AddressPool("127.0.0.0/24")
+    try:
+        mine = {first.allocate(8080) for _ in range(3)}
+        theirs = {second.allocate(8080) for _ in range(3)}
+        assert not mine & theirs
+        first.close()  # a finished run gives its addresses back
+        third = AddressPool("127.0.0.0/24")
+        assert third.allocate(8080) in mine
+        third.close()
+    finally:
+        first.close()
+        second.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from tools.rehearsal import report
 from tools.rehearsal.container_runtime import ENGINE_RUNTIMES
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.faults import Faults
 from tools.rehearsal.run import Options, Rehearsal, Result
 from tools.rehearsal.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.sources import load_overlay, load_revision
@@ -82,6 +83,22 @@ def parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--time-limit", type=float, default=300.0, help="bound on the whole run, s")
     load.add_argument("--seed", type=int)
+    fault = p.add_argument_group("faults (seconds after the rollout starts)")
+    fault.add_argument(
+        "--kill-at", type=float, help="SIGKILL the container of one ready old pod (a crash)"
+    )
+    fault.add_argument(
+        "--evict-at",
+        type=float,
+        help="evict every pod then, one at a time, honouring the PodDisruptionBudget (a node "
+        "drain)",
+    )
+    fault.add_argument(
+        "--slow-request",
+        type=float,
+        metavar="SECONDS",
+        help="send one request that takes this long when the rollout starts",
+    )
     output = p.add_argument_group("output")
     output.add_argument(
         "--out", default=str(ROOT / "out"), help="directory for the JSON and the picture"
@@ -131,6 +148,7 @@ def options_from(args: argparse.Namespace) -> Options:
         name=args.name,
         seed=args.seed,
         progress=not args.quiet,
+        faults=Faults(args.kill_at, args.evict_at, args.slow_request),
     )
 
 

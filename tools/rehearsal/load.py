@@ -13,6 +13,7 @@ import asyncio
 import errno
 import json
 import os
+import socket
 import sys
 import time
 from dataclasses import asdict, astuple, dataclass
@@ -88,6 +89,24 @@ class Connection:
         return self.writer.get_extra_info("sockname")[1]
 
 
+def bound_socket() -> tuple[socket.socket, int]:
+    """A client socket with its port chosen before it connects, so that even a connection the
+    Service resets during the handshake can be found in the Service's records."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
+
+
+async def open_connection(sock: socket.socket, host: str, port: int):
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
 def close(connection: Connection | None) -> None:
     if connection is not None:
         connection.writer.close()
@@ -132,11 +151,13 @@ class Generator:
         config = self.config
         kind = KEEPALIVE if keep_alive else FRESH
         started = time.monotonic()
+        port = connection.port if connection else 0
         try:
             if connection is None:
+                sock, port = bound_socket()
                 connection = Connection(
                     *await asyncio.wait_for(
-                        asyncio.open_connection(config.host, config.port), config.request_timeout
+                        open_connection(sock, config.host, config.port), config.request_timeout
                     )
                 )
             connection.writer.write(httpclient.request(config.path, "service", keep_alive))
@@ -150,7 +171,7 @@ class Generator:
             httpclient.CutMidResponse,
             ValueError,
         ) as error:
-            self.record(started, classify(error), "", kind, connection.port if connection else 0)
+            self.record(started, classify(error), "", kind, port)
             close(connection)
             return None
         outcome = OK if response.status == 200 else f"http {response.status}"

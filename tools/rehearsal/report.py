@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from tools.rehearsal.faults import CRASH, NODE_DRAIN, FaultReport
 from tools.rehearsal.load import RequestRecord
 from tools.rehearsal.run import Result
 from tools.rehearsal.timeline import PodEvent
@@ -142,9 +143,42 @@ def summarize(result: Result) -> dict:
             "backend_refused": result.proxy_backend_failed,
         },
         "pods": pod_rows(result),
+        "faults": [fault_summary(fault, result) for fault in result.faults],
         "notes": result.notes,
         "ok": result.ok,
     }
+
+
+def fault_summary(fault: FaultReport, result: Result) -> dict:
+    """A fault, with the failed requests it explains: those whose connection was on its pod."""
+    summary = asdict(fault)
+    on_pod = [t for t in result.failure_traces if t.connection and t.connection.pod in fault.pods]
+    summary["failed_on_its_pods"] = len(on_pod)
+    summary["failed_elsewhere"] = len(result.failed) - len(on_pod)
+    summary["causes_on_its_pods"] = dict(Counter(cause(t.request, t.connection) for t in on_pod))
+    return summary
+
+
+def describe_fault(fault: dict) -> str:
+    pods = ", ".join(fault["pods"]) or "-"
+    if fault["kind"] == CRASH:
+        return (
+            f"crash at {fault['at']:.2f}s: SIGKILL to {pods} with {fault['open_connections']}"
+            f" connection(s) open on it; {fault['failed_on_its_pods']} request(s) failed on it"
+            + "".join(f", {n} {c}" for c, n in fault["causes_on_its_pods"].items())
+            + f"; {fault['failed_elsewhere']} elsewhere {fault['note']}".rstrip()
+        )
+    if fault["kind"] == NODE_DRAIN:
+        return (
+            f"node drain at {fault['at']:.2f}s: {len(fault['pods'])} pod(s) evicted,"
+            f" {fault['refused']} eviction(s) refused by the PodDisruptionBudget;"
+            f" {fault['failed_on_its_pods']} request(s) failed on evicted pods"
+        )
+    deleted = "deleted while it ran" if fault["deleted_while_running"] else "not deleted meanwhile"
+    return (
+        f"slow request from {fault['at']:.2f}s: {fault['outcome']} after {fault['seconds']:.2f}s,"
+        f" served by {pods} ({deleted})"
+    )
 
 
 def failure_causes(summary: dict) -> dict[str, int]:
@@ -252,6 +286,7 @@ def text(summary: dict) -> str:
             + (f" {exited:7.2f}" if exited is not None else "       -")
             + f"  {pod['restarts']}"
         )
+    lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]
     return "\n".join(lines)
 

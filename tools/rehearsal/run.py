@@ -6,10 +6,12 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tools.rehearsal import faults
 from tools.rehearsal.controller import DeploymentController
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.faults import FaultReport, Faults
 from tools.rehearsal.kubelet import Pod
-from tools.rehearsal.load import LoadConfig, LoadProcess, RequestRecord
+from tools.rehearsal.load import OK, LoadConfig, LoadProcess, RequestRecord
 from tools.rehearsal.network import AddressPool
 from tools.rehearsal.runtime import Runtime
 from tools.rehearsal.service import EndpointView, ServiceProxy
@@ -38,6 +40,7 @@ class Options:
     name: str = "rehearsal"
     seed: int | None = None
     progress: bool = True
+    faults: Faults = field(default_factory=Faults)
 
     def validate(self) -> None:
         checks = {
@@ -56,6 +59,7 @@ class Options:
         for option, ok in checks.items():
             if not ok:
                 raise RehearsalError(f"{option}: value out of range")
+        self.faults.validate()
 
 
 @dataclass
@@ -90,6 +94,7 @@ class Result:
     proxy_no_endpoint: int
     proxy_backend_failed: int
     failure_traces: list[FailureTrace] = field(default_factory=list)
+    faults: list[FaultReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -115,7 +120,8 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and self.rollout_completed is not None
+        slow_requests_answered = all(f.outcome in ("", OK) for f in self.faults)
+        return not self.failed and self.rollout_completed is not None and slow_requests_answered
 
 
 class Rehearsal:
@@ -186,15 +192,27 @@ class Rehearsal:
         )
 
     def old_pods_settled(self) -> bool:
-        for rs in self.controller.old:
-            for pod in rs.pods:
-                if pod.gone:
-                    continue
-                if self.options.wait_for_exit or not pod.terminating:
-                    return False
-                if not pod.sigterm_sent or self.proxy.reachable(pod.name):
-                    return False
+        """Every old pod, and any other pod being deleted (a fault), can no longer receive a
+        request (or, with --wait-for-exit, is gone)."""
+        old = {pod.name for rs in self.controller.old for pod in rs.pods}
+        for pod in self.controller.pods():
+            if pod.gone or not (pod.terminating or pod.name in old):
+                continue
+            if self.options.wait_for_exit or not pod.terminating:
+                return False
+            if not pod.sigterm_sent or self.proxy.reachable(pod.name):
+                return False
         return True
+
+    async def finish_faults(self, tasks: list[asyncio.Task]) -> list[FaultReport]:
+        if not tasks:
+            return []
+        limit = max(1.0, self.options.time_limit - self.timeline.now())
+        done, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:
+            task.cancel()
+            self.say("a fault was still running at the time limit")
+        return [task.result() for task in tasks if task in done]
 
     async def run(self) -> Result:
         options = self.options
@@ -250,6 +268,12 @@ class Rehearsal:
             rollout_started = self.timeline.now()
             self.say(f"rollout: applying {self.target.source}")
             self.controller.apply(self.target.deployment)
+            fault_tasks = faults.start(
+                faults.Cluster(
+                    self.controller, self.proxy, self.timeline, self.target.disruption_budget
+                ),
+                options.faults,
+            )
             limit = max(1.0, options.time_limit - self.timeline.now())
             await self.wait_for(
                 lambda: self.controller.completed_at is not None or self.controller.failed_reason,
@@ -257,6 +281,7 @@ class Rehearsal:
                 "the rollout to finish",
                 load,
             )
+            fault_reports = await self.finish_faults(fault_tasks)
             if self.controller.completed_at is not None:
                 await self.wait_for(
                     self.old_pods_settled,
@@ -308,6 +333,7 @@ class Rehearsal:
             ],
             proxy_no_endpoint=self.proxy.no_endpoint,
             proxy_backend_failed=sum(self.proxy.backend_failed.values()),
+            faults=fault_reports,
             failure_traces=failure_traces(
                 [r for r in records if not r.ok],
                 self.proxy.traces,
@@ -324,3 +350,4 @@ class Rehearsal:
         )
         await self.runtime.cleanup()
         await self.proxy.stop()
+        self.addresses.close()

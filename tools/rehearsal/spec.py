@@ -12,7 +12,7 @@ from tools import rollingupdate
 from tools.imageref import ImageRef
 from tools.kustomize import find
 from tools.rehearsal.errors import RehearsalError
-from tools.selectors import service_selects
+from tools.selectors import selects, service_selects
 
 PROBE_DEFAULTS = {
     "initialDelaySeconds": 0,
@@ -109,11 +109,32 @@ class Service:
 
 
 @dataclass(frozen=True)
+class DisruptionBudget:
+    """A PodDisruptionBudget over the Deployment's pods, for evictions (a node drain)."""
+
+    name: str
+    max_unavailable: int | str | None
+    min_available: int | str | None
+    always_allow_unhealthy: bool  # unhealthyPodEvictionPolicy: AlwaysAllow
+
+    def disruptions_allowed(self, expected: int, healthy: int) -> int:
+        """As the disruption controller computes status.disruptionsAllowed (percentages of the
+        expected pods rounded up)."""
+        if self.max_unavailable is not None:
+            unavailable = rollingupdate.scaled(self.max_unavailable, expected, round_up=True)
+            desired = expected - unavailable
+        else:
+            desired = rollingupdate.scaled(self.min_available or 0, expected, round_up=True)
+        return max(0, healthy - desired)
+
+
+@dataclass(frozen=True)
 class Workload:
     source: str
     deployment: Deployment
     service: Service
     notes: tuple[str, ...] = field(default=())
+    disruption_budget: DisruptionBudget | None = None
 
 
 class Fields:
@@ -431,4 +452,37 @@ def read_workload(
     notes = []
     if hpa_min is not None:
         notes.append(f"HorizontalPodAutoscaler present: replicas fixed at {deployment.replicas}")
-    return Workload(source=source, deployment=deployment, service=service, notes=tuple(notes))
+    return Workload(
+        source=source,
+        deployment=deployment,
+        service=service,
+        notes=tuple(notes),
+        disruption_budget=read_disruption_budget(resources, source, resource),
+    )
+
+
+def read_disruption_budget(
+    resources: list[dict], source: str, deployment: dict
+) -> DisruptionBudget | None:
+    labels = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+    for resource in find(resources, "PodDisruptionBudget"):
+        name = resource.get("metadata", {}).get("name", "?")
+        spec = Fields(resource.get("spec"), f"{source}: PodDisruptionBudget {name}", "spec")
+        if not selects(spec.data.get("selector"), labels):
+            continue
+        values = {}
+        for key in ("maxUnavailable", "minAvailable"):
+            if spec.has(key):
+                try:
+                    values[key] = rollingupdate.parse_int_or_percent(
+                        spec.data[key], f"{spec.where}: spec.{key}"
+                    )
+                except rollingupdate.RollingUpdateError as error:
+                    raise RehearsalError(str(error)) from None
+        return DisruptionBudget(
+            name=name,
+            max_unavailable=values.get("maxUnavailable"),
+            min_available=values.get("minAvailable"),
+            always_allow_unhealthy=spec.data.get("unhealthyPodEvictionPolicy") == "AlwaysAllow",
+        )
+    return None

@@ -20,6 +20,8 @@ class PodEvent(StrEnum):
     LIVENESS_FAILED = "liveness failed"
     STARTUP_FAILED = "startup failed"
     RESTARTING = "restarting"
+    KILLED = "killed"  # a fault: SIGKILL to the container, not a deletion
+    EVICTED = "evicted"  # a fault: evicted by a node drain (then terminating, as on deletion)
     TERMINATING = "terminating"
     KILLING = "killing"
     PRE_STOP = "preStop"

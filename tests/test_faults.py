@@ -1,0 +1,65 @@
+"""Fault scenarios people ask about, rehearsed with real server processes and load: a crash,
+a node drain under a PodDisruptionBudget, a long request in flight when its pod goes."""
+
+import dataclasses
+
+import pytest
+
+from tests.test_rehearsal import V1, V2, failures, options, rehearse, small, variant
+from tools.rehearsal.faults import CRASH, NODE_DRAIN, SLOW_REQUEST, Faults
+from tools.rehearsal.load import OK
+from tools.rehearsal.report import summarize
+
+
+def fault(result, kind: str) -> dict:
+    (found,) = [f for f in summarize(result)["faults"] if f["kind"] == kind]
+    return found
+
+
+@pytest.mark.rehearsal
+def test_a_crash_loses_only_what_was_on_the_crashed_pod_and_the_rollout_goes_on(tmp_path):
+    source = variant(tmp_path, V1, small(V1), "v1")
+    target = variant(tmp_path, V2, small(V2), "v2")
+    result = rehearse(source, target, options(tmp_path, faults=Faults(kill_at=0.3)))
+    crash = fault(result, CRASH)
+    (killed,) = crash["pods"]
+    assert result.rollout_completed is not None
+    assert crash["failed_elsewhere"] == 0
+    assert crash["failed_on_its_pods"] == len(result.failed)
+    assert any(e.source == killed and e.kind == "killed" for e in result.events)
+    # The kubelet saw the container die (SIGKILL: 137, or -9 for a process).
+    (pod,) = [p for p in result.pods if p.name == killed]
+    assert pod.exit_codes and pod.exit_codes[0] in (137, -9)
+
+
+@pytest.mark.rehearsal
+@pytest.mark.parametrize(("max_unavailable", "refusals"), [(1, True), ("100%", False)])
+def test_a_node_drain_waits_for_the_disruption_budget_and_loses_nothing(
+    tmp_path, max_unavailable, refusals
+):
+    source = variant(tmp_path, V1, small(V1), "v1")
+    target = variant(tmp_path, V2, small(V2), "v2")
+    budget = dataclasses.replace(target.disruption_budget, max_unavailable=max_unavailable)
+    target = dataclasses.replace(target, disruption_budget=budget)
+    result = rehearse(source, target, options(tmp_path, faults=Faults(evict_at=0.2)))
+    drain = fault(result, NODE_DRAIN)
+    assert result.rollout_completed is not None
+    assert len(drain["pods"]) >= 2  # both v1 pods, and whatever v2 pod had started
+    assert (drain["refused"] > 0) is refusals
+    if refusals:  # with the manifests' budget, a drain costs nothing
+        assert failures(result) == {}
+
+
+@pytest.mark.rehearsal
+@pytest.mark.parametrize(("graceful_timeout", "answered"), [("12", True), ("2", False)])
+def test_a_long_request_finishes_when_the_graceful_timeout_covers_it(
+    tmp_path, graceful_timeout, answered
+):
+    env = {"GRACEFUL_TIMEOUT": graceful_timeout}
+    source = variant(tmp_path, V1, small(V1, extra_env=env), "v1")
+    target = variant(tmp_path, V2, small(V2, extra_env=env), "v2")
+    result = rehearse(source, target, options(tmp_path, faults=Faults(slow_request=9)))
+    slow = fault(result, SLOW_REQUEST)
+    assert slow["deleted_while_running"]  # the rollout deleted its pod while it ran
+    assert (slow["outcome"] == OK) is answered
+    assert result.ok is answered
