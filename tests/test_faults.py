@@ -6,6 +6,8 @@ import dataclasses
 import pytest
 
 from tests.test_rehearsal import V1, V2, failures, options, rehearse, small, variant
+from tools.rehearsal import variants
+from tools.rehearsal.container_runtime import ContainerRuntime
 from tools.rehearsal.faults import CRASH, NODE_DRAIN, SLOW_REQUEST, Faults
 from tools.rehearsal.load import OK
 from tools.rehearsal.report import summarize
@@ -63,3 +65,29 @@ def test_a_long_request_finishes_when_the_graceful_timeout_covers_it(
     assert slow["deleted_while_running"]  # the rollout deleted its pod while it ran
     assert (slow["outcome"] == OK) is answered
     assert result.ok is answered
+
+
+@pytest.mark.container
+@pytest.mark.rehearsal
+def test_a_release_that_outgrows_its_memory_limit_is_oom_killed_and_never_rolls_out(
+    tmp_path, engine, images
+):
+    """The engine enforces the manifest's limits (memory 256Mi here): a v2 that allocates more
+    at start is OOM-killed and restarted, never becomes ready, the rollout stops at its
+    progress deadline, and the v1 pods lose nothing."""
+    source = variant(tmp_path, V1, small(V1), "v1")
+    hog = [
+        *small(V2),
+        *variants.memory_hog(400),
+        variants.put("/spec/progressDeadlineSeconds", 12),
+    ]
+    target = variant(tmp_path, V2, hog, "v2-hog")
+    assert target.deployment.template.memory_limit == 256 * 2**20
+    result = rehearse(source, target, options(tmp_path, rate=80.0), ContainerRuntime(engine))
+    assert result.rollout_failed == "ProgressDeadlineExceeded"
+    assert failures(result) == {}
+    assert {record.version for record in result.records} == {"v1"}
+    (hogged,) = [pod for pod in result.pods if pod.version == "v2"]
+    assert hogged.restarts >= 1
+    assert set(hogged.exit_reasons) == {"OOMKilled"}
+    assert set(hogged.exit_codes) == {137}

@@ -109,12 +109,14 @@ class Engine:
         read_only: bool = True,
         user: str | None = None,
         extra_args: tuple[str, ...] = (),
+        command: tuple[str, ...] = (),
     ) -> list[str]:
         """The `run --detach` arguments (without the engine's name) for one labelled container.
 
         `publish` is `[HOST_ADDRESS:][HOST_PORT]:CONTAINER_PORT`; with `read_only` the root
         filesystem is read-only and only /tmp is writable (a tmpfs), as in the Kubernetes
-        manifests; `user` is `UID[:GID]` (default: the image's USER).
+        manifests; `user` is `UID[:GID]` (default: the image's USER); `command` follows the
+        image (it replaces its CMD).
         """
         args = ["run", "--detach", "--name", name, "--label", LABEL, "--publish", publish]
         if read_only:
@@ -123,7 +125,7 @@ class Engine:
             args += ["--user", user]
         for key, value in (env or {}).items():
             args += ["--env", f"{key}={value}"]
-        return [*args, *extra_args, image]
+        return [*args, *extra_args, image, *command]
 
     def start(
         self,

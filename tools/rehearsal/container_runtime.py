@@ -36,6 +36,19 @@ NAME_PREFIX = "zdt-rehearsal-"
 NO_EXIT_STATUS = -1  # the engine lost track of the container
 
 
+def resource_args(launch: Launch) -> tuple[str, ...]:
+    """The manifest's command and limits as engine options: an entrypoint, and memory without
+    swap (as the kubelet sets it) and CPUs."""
+    args: list[str] = []
+    if launch.command:
+        args += ["--entrypoint", launch.command[0]]
+    if launch.memory_limit is not None:
+        args += ["--memory", str(launch.memory_limit), "--memory-swap", str(launch.memory_limit)]
+    if launch.cpu_limit is not None:
+        args += ["--cpus", f"{launch.cpu_limit:g}"]
+    return tuple(args)
+
+
 class EngineContainer(Container):
     def __init__(self, runtime: "ContainerRuntime", name: str, launch: Launch) -> None:
         self.runtime = runtime
@@ -71,6 +84,14 @@ class EngineContainer(Container):
     async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
         process = await self.runtime.spawn("exec", self.name, *command)
         return await wait_or_kill(process, timeout)
+
+    async def oom_killed(self) -> bool:
+        pipe = asyncio.subprocess.PIPE
+        inspect = await self.runtime.spawn(
+            "inspect", "--format", "{{.State.OOMKilled}}", self.name, stdout=pipe
+        )
+        output, _ = await inspect.communicate()
+        return output.strip() == b"true"
 
 
 class ContainerRuntime(Runtime):
@@ -140,7 +161,8 @@ class ContainerRuntime(Runtime):
             publish=f"{launch.address}:{launch.port}:{launch.port}",
             read_only=launch.read_only_root,
             user=launch.user,
-            extra_args=("--hostname", launch.pod, "--pull", "never"),
+            extra_args=("--hostname", launch.pod, "--pull", "never", *resource_args(launch)),
+            command=launch.args if not launch.command else (*launch.command[1:], *launch.args),
         )
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         run = await self.spawn(*args, stderr=asyncio.subprocess.PIPE)

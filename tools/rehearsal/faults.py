@@ -81,8 +81,7 @@ async def crash(cluster: Cluster, after: float) -> FaultReport:
     pod = candidates[0]
     report.pods = [pod.name]
     report.open_connections = cluster.proxy.open[pod.name]
-    cluster.timeline.record(pod.name, PodEvent.KILLED, "SIGKILL to the container (fault)")
-    await pod.container.kill()
+    await pod.kill_container("SIGKILL to the container (fault)")
     return report
 
 

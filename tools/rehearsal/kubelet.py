@@ -22,8 +22,18 @@ from tools.rehearsal.spec import PodTemplate, PreStop, Probe
 from tools.rehearsal.timeline import PodEvent, Timeline
 
 PRESTOP_OVERRUN_GRACE = 2.0
+SIGKILLED = (128 + signal.SIGKILL, -signal.SIGKILL)  # a container's, and a process's, status
 BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
+
+
+def exit_reason(status: int, sigkill_sent: bool, memory_limit: int | None, oom_killed: bool) -> str:
+    """The reason Kubernetes gives for a container's exit. An engine that does not report OOM
+    kills (podman with cgroupfs) still shows one: SIGKILL that neither the kubelet nor a fault
+    sent, to a container with a memory limit, comes from the kernel's out-of-memory killer."""
+    if oom_killed or (status in SIGKILLED and not sigkill_sent and memory_limit is not None):
+        return "OOMKilled"
+    return "Completed" if status == 0 else "Error"
 
 
 class Pod:
@@ -56,6 +66,8 @@ class Pod:
         self.gone = False
         self.restarts = 0
         self.exit_codes: list[int] = []
+        self.exit_reasons: list[str] = []  # as Kubernetes reports them: Completed, Error, ...
+        self.sigkill_sent = False  # to the current container, by the kubelet or a fault
         self.container: Container | None = None
         self.deleted = asyncio.Event()
         self.started_event = asyncio.Event()
@@ -146,6 +158,10 @@ class Pod:
             log_path=self.log_path,
             user=self.template.user,
             read_only_root=self.template.read_only_root,
+            command=self.template.command,
+            args=self.template.args,
+            memory_limit=self.template.memory_limit,
+            cpu_limit=self.template.cpu_limit,
         )
         try:
             container = await self.runtime.start(launch)
@@ -154,7 +170,7 @@ class Pod:
             return "exited"
         self.container = container
         self.timeline.record(self.name, PodEvent.CONTAINER_STARTED)
-        self.sigterm_sent = False
+        self.sigterm_sent = self.sigkill_sent = False
         self._set_started(self.template.startup is None)
         probe_failed = asyncio.get_running_loop().create_future()
         probes = [
@@ -182,10 +198,14 @@ class Pod:
         for task in probes:
             task.cancel()
         code = await exited
+        reason = exit_reason(
+            code, self.sigkill_sent, self.template.memory_limit, await container.oom_killed()
+        )
         self.exit_codes.append(code)
+        self.exit_reasons.append(reason)
         self._set_ready(False)
         self._set_started(False)
-        self.timeline.record(self.name, PodEvent.EXITED, f"status {code}")
+        self.timeline.record(self.name, PodEvent.EXITED, f"status {code} ({reason})")
         return outcome
 
     async def _ready_when_started(self) -> None:
@@ -250,6 +270,7 @@ class Pod:
         await asyncio.wait({exited}, timeout=max(0.0, deadline - loop.time()))
         if not exited.done():
             self.timeline.record(self.name, PodEvent.SIGKILL, "grace period over")
+            self.sigkill_sent = True
             await container.kill()
 
     async def _pre_stop(self, hook: PreStop, container: Container, deadline: float) -> None:
@@ -268,6 +289,13 @@ class Pod:
                 OSError, TimeoutError, asyncio.IncompleteReadError, ValueError
             ):
                 await httpclient.get(self.address, hook.port, hook.path, remaining)
+
+    async def kill_container(self, why: str) -> None:
+        """SIGKILL the running container, not the pod: the kubelet restarts it."""
+        if self.container is not None and self.container.is_alive():
+            self.timeline.record(self.name, PodEvent.KILLED, why)
+            self.sigkill_sent = True
+            await self.container.kill()
 
     async def force_stop(self) -> None:
         """End of the run: kill what is left, no grace (the load has stopped already)."""

@@ -57,6 +57,7 @@ def pod_rows(result: Result) -> list[dict]:
             if event.source == pod.name and event.kind in POD_MILESTONES and event.kind not in row:
                 row[event.kind] = event.t
         row["exit_codes"] = pod.exit_codes
+        row["exit_reasons"] = pod.exit_reasons
         rows.append(row)
     return rows
 
@@ -285,6 +286,7 @@ def text(summary: dict) -> str:
             + " ".join(f"{c:7.2f}" if c is not None else "      -" for c in cells)
             + (f" {exited:7.2f}" if exited is not None else "       -")
             + f"  {pod['restarts']}"
+            + (f" ({', '.join(sorted(set(pod['exit_reasons'])))})" if pod["restarts"] else "")
         )
     lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]

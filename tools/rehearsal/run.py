@@ -69,6 +69,7 @@ class PodSummary:
     address: str
     restarts: int
     exit_codes: list[int]
+    exit_reasons: list[str]
 
 
 @dataclass
@@ -308,7 +309,7 @@ class Rehearsal:
             records=records,
             events=self.timeline.events,
             pods=[
-                PodSummary(p.name, p.version, p.address, p.restarts, p.exit_codes)
+                PodSummary(p.name, p.version, p.address, p.restarts, p.exit_codes, p.exit_reasons)
                 for p in self.controller.pods()
             ],
             capacity=capacity,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.rehearsal import probes
+from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.spec import Probe, Workload
 from tools.repo import ROOT
 from tools.servers import server_module
@@ -36,6 +37,10 @@ class Launch:
     log_path: Path
     user: str | None = None  # securityContext "uid[:gid]" (a container runtime applies it)
     read_only_root: bool = False  # securityContext.readOnlyRootFilesystem (likewise)
+    command: tuple[str, ...] = ()  # the manifest's command and args (likewise)
+    args: tuple[str, ...] = ()
+    memory_limit: int | None = None  # bytes (likewise: the engine enforces it)
+    cpu_limit: float | None = None  # cores (likewise)
 
 
 class Container(ABC):
@@ -58,13 +63,17 @@ class Container(ABC):
     async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
         """Run a command in the container; None when it timed out (and was killed)."""
 
+    async def oom_killed(self) -> bool:
+        """Whether the engine says the out-of-memory killer ended the container."""
+        return False
+
 
 class Runtime(ABC):
     name = "runtime"
 
     def check(self, workloads: list[Workload]) -> None:
         """Raise RehearsalError, before anything starts, when these pods cannot run here."""
-        return  # a process can run any pod
+        return
 
     @abstractmethod
     async def start(self, launch: Launch) -> Container: ...
@@ -146,6 +155,16 @@ class ProcessRuntime(Runtime):
     """Each container is the server's `python -m <module>` bound to the pod's loopback address."""
 
     name = "process"
+
+    def check(self, workloads: list[Workload]) -> None:
+        # A process runs the server module itself; resources.limits are not enforced either.
+        for workload in workloads:
+            template = workload.deployment.template
+            if template.command or template.args:
+                raise RehearsalError(
+                    f"{workload.source}: the container sets command/args, which only"
+                    " --runtime podman or docker runs"
+                )
 
     def __init__(self, server: str = "app", python: str = sys.executable) -> None:
         self.module = server_module(server)

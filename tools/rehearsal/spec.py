@@ -6,6 +6,7 @@ every unusable value is reported naming the source, the object and the field.
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from tools import rollingupdate
@@ -72,6 +73,10 @@ class PodTemplate:
     namespace: str = "default"
     user: str | None = None  # "uid[:gid]" from securityContext; None: the image's own user
     read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
+    command: tuple[str, ...] = ()  # replaces the image's entrypoint (container runtimes only)
+    args: tuple[str, ...] = ()  # replaces the image's CMD (container runtimes only)
+    memory_limit: int | None = None  # bytes, resources.limits.memory
+    cpu_limit: float | None = None  # cores, resources.limits.cpu
 
     def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
         fields = {
@@ -298,6 +303,31 @@ def read_env(container: Fields, config_maps: dict[str, dict]) -> tuple[EnvVar, .
     return tuple(env.values())
 
 
+# Kubernetes quantity suffixes for bytes (binary and decimal).
+MEMORY_UNITS = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9,
+    "T": 10**12, "": 1,
+}  # fmt: skip
+QUANTITY = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)")
+
+
+def read_limits(container: Fields) -> tuple[int | None, float | None]:
+    """resources.limits memory (bytes) and cpu (cores), when set."""
+    limits = container.child("resources").child("limits")
+    memory = cpu = None
+    if limits.has("memory"):
+        match = QUANTITY.fullmatch(str(limits.data["memory"]))
+        if not match or match[2] not in MEMORY_UNITS:
+            raise limits.error("memory", f"not a memory quantity: {limits.data['memory']!r}")
+        memory = int(float(match[1]) * MEMORY_UNITS[match[2]])
+    if limits.has("cpu"):
+        match = QUANTITY.fullmatch(str(limits.data["cpu"]))
+        if not match or match[2] not in ("", "m"):
+            raise limits.error("cpu", f"not a CPU quantity: {limits.data['cpu']!r}")
+        cpu = float(match[1]) / (1000 if match[2] == "m" else 1)
+    return memory, cpu
+
+
 def read_user(pod: Fields, container: Fields) -> str | None:
     """runAsUser[:runAsGroup], each from the container's securityContext, else the pod's."""
     contexts = (container.child("securityContext"), pod.child("securityContext"))
@@ -341,6 +371,7 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         read_pre_stop(lifecycle.child("preStop"), ports) if lifecycle.has("preStop") else None
     )
     image = container.text("image")
+    memory_limit, cpu_limit = read_limits(container)
     return PodTemplate(
         template_hash=template_hash(template.data),
         image=image,
@@ -353,6 +384,10 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         user=read_user(pod, container),
         read_only_root=container.child("securityContext").data.get("readOnlyRootFilesystem")
         is True,
+        command=container.strings("command") if container.has("command") else (),
+        args=container.strings("args") if container.has("args") else (),
+        memory_limit=memory_limit,
+        cpu_limit=cpu_limit,
         **probes,
     )
 

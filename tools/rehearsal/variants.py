@@ -82,3 +82,13 @@ def naive(rendered: dict) -> list[dict]:
     """The textbook recipe's manifests: no preStop hook; pods go before new ones are ready."""
     rolling = rendered["spec"].get("strategy", {}).get("rollingUpdate", {})
     return without_pre_stop(rendered) + strategy(rolling.get("maxSurge", "25%"), 1)
+
+
+def memory_hog(megabytes: int) -> list[dict]:
+    """A release that outgrows its memory limit at start: the container allocates `megabytes`
+    MiB before it starts the server (a container runtime enforces the limit)."""
+    code = (
+        f"x = bytearray({megabytes} * 2**20)\n"
+        "import runpy; runpy.run_module('app', run_name='__main__')"
+    )
+    return [put(f"{CONTAINER}/command", ["python", "-c", code])]
