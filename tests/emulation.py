@@ -15,9 +15,10 @@ from pathlib import Path
 
 from tools.rehearsal.controller import DeploymentController
 from tools.rehearsal.kubelet import Pod
+from tools.rehearsal.rollouts import RolloutController
 from tools.rehearsal.runtime import Container, Launch, Runtime
 from tools.rehearsal.service import EndpointView
-from tools.rehearsal.spec import Deployment, PodTemplate, PreStop, Probe
+from tools.rehearsal.spec import Deployment, PodTemplate, PreStop, Probe, Rollout
 from tools.rehearsal.timeline import Timeline
 
 SIGKILL_STATUS = 128 + signal.SIGKILL
@@ -205,15 +206,41 @@ class Cluster:
     propagation: float = 1.0
     jitter: float = 0.0
     log_dir: Path = Path("/nonexistent")  # fake containers write no log
+    rollout: Rollout | None = None  # emulate Argo Rollouts' controller instead
+    verdicts: list[bool] = field(default_factory=list)  # the analyses' results, in order
+    analysis_seconds: float = 3.0
     timeline: Timeline = field(init=False)
     view: EndpointView = field(init=False)
     controller: DeploymentController = field(init=False)
+    routes: dict[str, list[tuple[float, str]]] = field(init=False)  # Service -> (t, hash)
+    analyses: list[tuple[float, str]] = field(init=False)  # (t, Service) of each analysis
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(clock=asyncio.get_running_loop().time)
         self.view = EndpointView(self.timeline, self.propagation, self.jitter, random.Random(7))
-        self.controller = DeploymentController(self.timeline, self.make_pod, random.Random(7))
+        self.routes, self.analyses = {}, []
+        if self.rollout is None:
+            self.controller = DeploymentController(self.timeline, self.make_pod, random.Random(7))
+        else:
+            self.controller = RolloutController(
+                self.timeline,
+                self.make_pod,
+                random.Random(7),
+                rollout=self.rollout,
+                route=self.route,
+                analyse=self.analyse,
+            )
         self.addresses = (f"127.0.0.{n}" for n in range(2, 255))
+
+    def route(self, service: str, template_hash: str) -> None:
+        seen = self.routes.setdefault(service, [])
+        if not seen or seen[-1][1] != template_hash:
+            seen.append((self.timeline.now(), template_hash))
+
+    async def analyse(self, analysis, service: str) -> bool:
+        self.analyses.append((self.timeline.now(), service))
+        await asyncio.sleep(self.analysis_seconds)
+        return self.verdicts.pop(0)
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
         return Pod(

@@ -33,7 +33,10 @@ def read_summary(text: str, source: str) -> dict:
     return summary
 
 
-def problems(summary: dict, min_requests: int, expected_versions: list[str]) -> list[str]:
+def problems(
+    summary: dict, min_requests: int, expected_versions: list[str], only: bool = False
+) -> list[str]:
+    """Why the run fails; `only`: every answer must come from an expected version."""
     found = []
     if summary["failures"]:
         found.append(
@@ -47,6 +50,9 @@ def problems(summary: dict, min_requests: int, expected_versions: list[str]) -> 
     missing = [v for v in expected_versions if not summary["versions"].get(v)]
     if missing:
         found.append(f"versions {missing} never answered (seen: {summary['versions']})")
+    others = {v: n for v, n in summary["versions"].items() if v not in expected_versions}
+    if only and others:
+        found.append(f"answers from other versions than {expected_versions}: {others}")
     return found
 
 

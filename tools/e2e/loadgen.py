@@ -8,7 +8,8 @@ Each worker thread sends GET requests in a loop, without retries. Every answer o
 every connection error or timeout is a failure. Even-numbered workers keep one connection open
 (keep-alive, as real clients do, so a pod going away under an open connection is seen); the
 others open a new connection per request. The run stops when the stop file appears, after
---max-seconds, or on SIGTERM/SIGINT, whichever comes first, so it always ends. It then prints
+--max-seconds, after --requests requests, or on SIGTERM/SIGINT, whichever comes first, so it
+always ends. It then prints
 one line `LOADGEN-SUMMARY {json}` (and writes the JSON to --summary-file) and exits 0: the
 verdict is tools/e2e/check_load.py's job. Exit 2 means bad arguments.
 """
@@ -137,6 +138,8 @@ def wait_for_stop(args, stop, tally):
             return "stop-file"
         if time.monotonic() >= deadline:
             return "max-seconds"
+        if args.requests and tally.requests >= args.requests:
+            return "requests"
         if time.monotonic() >= next_progress:
             next_progress += args.progress_seconds
             print_progress(tally)
@@ -156,6 +159,7 @@ def parse_args(argv):
     parser.add_argument("--url", required=True, help="e.g. http://zero-downtime-app/status")
     parser.add_argument("--concurrency", type=int, default=4, help="worker threads (4)")
     parser.add_argument("--max-seconds", type=float, default=300, help="hard stop (300)")
+    parser.add_argument("--requests", type=int, help="stop after this many requests")
     parser.add_argument("--stop-file", help="stop as soon as this file exists")
     parser.add_argument("--summary-file", help="also write the summary JSON here")
     parser.add_argument("--timeout", type=float, default=5, help="per request, seconds (5)")
@@ -168,11 +172,13 @@ def parse_args(argv):
         parser.error(f"--concurrency {args.concurrency}: must be 1..64")
     if args.max_seconds <= 0 or args.timeout <= 0 or args.pause < 0:
         parser.error("--max-seconds and --timeout must be > 0, --pause >= 0")
+    if args.requests is not None and not 1 <= args.requests <= 1_000_000:
+        parser.error(f"--requests {args.requests}: must be 1..1000000")
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """Send the load until the run stops; return the summary."""
     tally = Tally()
     stop = Stop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -192,7 +198,12 @@ def main(argv=None):
     stop.request()
     for thread in threads:
         thread.join(args.timeout + 5)
-    summary = tally.summary(args.url, stopped_by)
+    return tally.summary(args.url, stopped_by)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    summary = run(args)
     if args.summary_file:
         with open(args.summary_file, "w") as out:
             json.dump(summary, out, indent=2)

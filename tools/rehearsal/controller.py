@@ -121,14 +121,18 @@ class DeploymentController:
     def reconcile(self) -> None:
         if self.spec is None:
             return
-        if self.spec.strategy_type == "Recreate":
-            self._recreate()
-        else:
-            self._rolling_update()
+        self.reconcile_strategy()
         for rs in self.replica_sets:
             self._sync_replica_set(rs)
         self._record_availability()
         self._check_progress()
+
+    def reconcile_strategy(self) -> None:
+        """Scale the ReplicaSets as the strategy says (Argo Rollouts' controller overrides)."""
+        if self.spec.strategy_type == "Recreate":
+            self._recreate()
+        else:
+            self._rolling_update()
 
     def _scale(self, rs: ReplicaSet, replicas: int) -> None:
         if replicas != rs.replicas:

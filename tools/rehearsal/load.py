@@ -89,12 +89,18 @@ class Connection:
         return self.writer.get_extra_info("sockname")[1]
 
 
+# The clients' own loopback address. Their ports are bound before connecting (below), from the
+# same range as any server's port picked with bind(0); on an address of their own they never
+# take a port a test server on 127.0.0.1 is about to bind.
+CLIENT_ADDRESS = "127.0.1.1"
+
+
 def bound_socket() -> tuple[socket.socket, int]:
     """A client socket with its port chosen before it connects, so that even a connection the
     Service resets during the handshake can be found in the Service's records."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((CLIENT_ADDRESS, 0))
     return sock, sock.getsockname()[1]
 
 

@@ -6,6 +6,7 @@ every unusable value is reported naming the source, the object and the field.
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -134,12 +135,77 @@ class DisruptionBudget:
 
 
 @dataclass(frozen=True)
+class AnalysisJob:
+    """An AnalysisTemplate with the job provider: the command its Job runs, with {{args.X}}."""
+
+    template: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    defaults: tuple[tuple[str, str], ...]  # (name, value) of the template's args with a value
+
+    def argv(self, values: dict[str, str]) -> list[str]:
+        """The command line with every {{args.X}} filled in (the Rollout's values win)."""
+        known = dict(self.defaults) | values
+        filled = []
+        for part in (*self.command, *self.args):
+            for name, value in known.items():
+                part = part.replace(f"{{{{args.{name}}}}}", value)
+            if "{{args." in part:
+                raise RehearsalError(f"AnalysisTemplate {self.template}: {part!r}: no value")
+            filled.append(part)
+        return filled
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis a Rollout runs: its templates and the args it passes them."""
+
+    jobs: tuple[AnalysisJob, ...]
+    args: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    active_service: str
+    preview_service: str
+    auto_promotion: bool
+    pre_promotion_analysis: Analysis | None
+    scale_down_delay: float
+    abort_scale_down_delay: float
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int | None = None  # setWeight
+    pause: float | None = None  # seconds; math.inf: until promoted by hand
+    analysis: Analysis | None = None
+
+
+@dataclass(frozen=True)
+class Canary:
+    canary_service: str | None
+    stable_service: str | None
+    steps: tuple[CanaryStep, ...]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """An Argo Rollouts Rollout over the pods (its replica and timing fields are in the
+    Workload's Deployment record; the pod template is the workloadRef'd Deployment's)."""
+
+    name: str
+    strategy: BlueGreen | Canary
+
+
+@dataclass(frozen=True)
 class Workload:
     source: str
     deployment: Deployment
-    service: Service
+    service: Service  # the Service the users' requests go through
     notes: tuple[str, ...] = field(default=())
     disruption_budget: DisruptionBudget | None = None
+    rollout: Rollout | None = None
+    services: tuple[Service, ...] = ()  # every Service over the pods, the users' one included
 
 
 class Fields:
@@ -431,10 +497,12 @@ def read_deployment(
     )
 
 
-def read_service(resources: list[dict], source: str, deployment: dict) -> Service:
+def read_services(resources: list[dict], source: str, deployment: dict) -> list[Service]:
+    """Every Service whose selector selects the pods."""
     labels = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", []) if p.get("name")}
+    services = []
     for resource in find(resources, "Service"):
         if not service_selects(resource.get("spec", {}).get("selector"), labels):
             continue
@@ -446,53 +514,229 @@ def read_service(resources: list[dict], source: str, deployment: dict) -> Servic
         port = service_ports[0]
         number = port.integer("port", minimum=1)
         target = resolve_port(port.data.get("targetPort", number), ports, port, "targetPort")
-        return Service(name=name, port=number, target_port=target)
-    raise RehearsalError(
-        f"{source}: no Service selects the pods of Deployment {deployment['metadata']['name']}"
+        services.append(Service(name=name, port=number, target_port=target))
+    if not services:
+        raise RehearsalError(
+            f"{source}: no Service selects the pods of {deployment['kind']}"
+            f" {deployment['metadata']['name']}"
+        )
+    return services
+
+
+SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration(value: object, fields: Fields, key: str) -> float:
+    """An Argo Rollouts duration: seconds as an integer, or "30s", "5m", "1h"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = re.fullmatch(r"(\d+)([smh])", str(value))
+    if not match:
+        raise fields.error(key, f"not a duration like 30s, 5m or 1h: {value!r}")
+    return float(match[1]) * SECONDS[match[2]]
+
+
+def read_analysis_jobs(resources: list[dict], source: str) -> dict[str, AnalysisJob]:
+    """The AnalysisTemplates whose metrics run a Job, by name."""
+    jobs = {}
+    for resource in find(resources, "AnalysisTemplate"):
+        name = resource.get("metadata", {}).get("name", "?")
+        spec = Fields(resource.get("spec"), f"{source}: AnalysisTemplate {name}", "spec")
+        for metric in spec.items("metrics"):
+            if not metric.child("provider").has("job"):
+                continue
+            pod = metric.child("provider").child("job").child("spec").child("template")
+            (container, *_) = pod.child("spec").items("containers") or [None]
+            if container is None:
+                raise pod.error("spec.containers", "the Job has no container")
+            defaults = tuple(
+                (arg.text("name"), str(arg.data["value"]))
+                for arg in spec.items("args")
+                if arg.has("value")
+            )
+            jobs[name] = AnalysisJob(
+                template=name,
+                command=container.strings("command") if container.has("command") else (),
+                args=container.strings("args") if container.has("args") else (),
+                defaults=defaults,
+            )
+    return jobs
+
+
+def read_analysis(fields: Fields, jobs: dict[str, AnalysisJob]) -> Analysis:
+    found = []
+    for reference in fields.items("templates"):
+        name = reference.text("templateName")
+        if name not in jobs:
+            raise reference.error(
+                "templateName", f"no AnalysisTemplate {name!r} with a job metric in the render"
+            )
+        found.append(jobs[name])
+    if not found:
+        raise fields.error("templates", "an analysis needs at least one template")
+    args = tuple((arg.text("name"), str(arg.data.get("value", ""))) for arg in fields.items("args"))
+    return Analysis(jobs=tuple(found), args=args)
+
+
+def read_strategy(spec: Fields, jobs: dict[str, AnalysisJob]) -> BlueGreen | Canary:
+    strategy = spec.child("strategy")
+    if strategy.has("blueGreen"):
+        blue_green = strategy.child("blueGreen")
+        return BlueGreen(
+            active_service=blue_green.text("activeService"),
+            preview_service=blue_green.text("previewService"),
+            auto_promotion=blue_green.data.get("autoPromotionEnabled", True) is not False,
+            pre_promotion_analysis=read_analysis(blue_green.child("prePromotionAnalysis"), jobs)
+            if blue_green.has("prePromotionAnalysis")
+            else None,
+            scale_down_delay=blue_green.number("scaleDownDelaySeconds", 30),
+            abort_scale_down_delay=blue_green.number("abortScaleDownDelaySeconds", 30),
+        )
+    if strategy.has("canary"):
+        canary = strategy.child("canary")
+        steps = []
+        for step in canary.items("steps"):
+            if step.has("setWeight"):
+                steps.append(CanaryStep(weight=step.integer("setWeight")))
+            elif "pause" in step.data:
+                pause = step.child("pause")
+                seconds = (
+                    duration(pause.data["duration"], pause, "duration")
+                    if pause.has("duration")
+                    else math.inf
+                )
+                steps.append(CanaryStep(pause=seconds))
+            elif step.has("analysis"):
+                steps.append(CanaryStep(analysis=read_analysis(step.child("analysis"), jobs)))
+            else:
+                raise step.error(
+                    "setWeight", "only setWeight, pause and analysis steps are rehearsed"
+                )
+        return Canary(
+            canary_service=canary.data.get("canaryService"),
+            stable_service=canary.data.get("stableService"),
+            steps=tuple(steps),
+        )
+    raise strategy.error("blueGreen", "a Rollout needs a blueGreen or canary strategy")
+
+
+def read_rollout(
+    resource: dict, resources: list[dict], source: str, config_maps: dict[str, dict]
+) -> tuple[Deployment, Rollout, dict]:
+    """The Rollout as a Deployment record (replicas, timing, pod template) and its strategy;
+    also the resource that holds the pod template (for the Services' selectors)."""
+    name = resource.get("metadata", {}).get("name", "?")
+    where = f"{source}: Rollout {name}"
+    spec = Fields(resource.get("spec"), where, "spec")
+    holder, holder_spec = resource, spec
+    if spec.has("workloadRef"):
+        ref = spec.child("workloadRef")
+        if ref.data.get("kind") != "Deployment":
+            raise ref.error("kind", "only a Deployment can be the workloadRef here")
+        target = ref.text("name")
+        matches = [d for d in find(resources, "Deployment") if d["metadata"]["name"] == target]
+        if not matches:
+            raise ref.error("name", f"no Deployment {target!r} in the render")
+        holder = matches[0]
+        holder_spec = Fields(holder.get("spec"), f"{source}: Deployment {target}", "spec")
+    strategy = read_strategy(spec, read_analysis_jobs(resources, source))
+    canary = spec.child("strategy").child("canary")
+    try:
+        max_surge = rollingupdate.parse_int_or_percent(
+            canary.data.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE), f"{where}: maxSurge"
+        )
+        max_unavailable = rollingupdate.parse_int_or_percent(
+            canary.data.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
+            f"{where}: maxUnavailable",
+        )
+    except rollingupdate.RollingUpdateError as error:
+        raise RehearsalError(str(error)) from None
+    record = Deployment(
+        name=name,
+        replicas=spec.integer("replicas", 1, minimum=1),
+        strategy_type="BlueGreen" if isinstance(strategy, BlueGreen) else "Canary",
+        max_surge=max_surge,
+        max_unavailable=max_unavailable,
+        min_ready_seconds=spec.number("minReadySeconds", 0),
+        progress_deadline_seconds=spec.number("progressDeadlineSeconds", 600, minimum=1),
+        template=read_template(
+            holder_spec, resource.get("metadata", {}).get("namespace", "default"), config_maps
+        ),
     )
+    return record, Rollout(name=name, strategy=strategy), holder
 
 
 def read_workload(
     resources: list[dict], source: str, deployment_name: str | None = None
 ) -> Workload:
-    deployments = find(resources, "Deployment")
-    if deployment_name:
-        deployments = [
-            d for d in deployments if d.get("metadata", {}).get("name") == deployment_name
-        ]
-    if not deployments:
-        named = f" named {deployment_name!r}" if deployment_name else ""
-        raise RehearsalError(f"{source}: no Deployment{named} in the rendered manifests")
-    if len(deployments) > 1:
-        names = ", ".join(d["metadata"]["name"] for d in deployments)
-        raise RehearsalError(
-            f"{source}: several Deployments ({names}): choose one with --deployment"
-        )
-    resource = deployments[0]
+    """The workload to roll out: an Argo Rollouts Rollout when the render has one (it owns the
+    pods, with its workloadRef'd Deployment's template), else the Deployment."""
     config_maps = {c["metadata"]["name"]: c.get("data") or {} for c in find(resources, "ConfigMap")}
+    rollouts = find(resources, "Rollout")
+    if len(rollouts) > 1:
+        raise RehearsalError(f"{source}: several Rollouts: one can be rehearsed")
+    rollout = None
+    if rollouts:
+        deployment, rollout, holder = read_rollout(rollouts[0], resources, source, config_maps)
+        owner = rollouts[0]
+    else:
+        deployments = find(resources, "Deployment")
+        if deployment_name:
+            deployments = [
+                d for d in deployments if d.get("metadata", {}).get("name") == deployment_name
+            ]
+        if not deployments:
+            named = f" named {deployment_name!r}" if deployment_name else ""
+            raise RehearsalError(f"{source}: no Deployment{named} in the rendered manifests")
+        if len(deployments) > 1:
+            names = ", ".join(d["metadata"]["name"] for d in deployments)
+            raise RehearsalError(
+                f"{source}: several Deployments ({names}): choose one with --deployment"
+            )
+        holder = owner = deployments[0]
     hpa_min = None
     for hpa in find(resources, "HorizontalPodAutoscaler"):
-        if (
-            hpa.get("spec", {}).get("scaleTargetRef", {}).get("name")
-            == resource["metadata"]["name"]
-        ):
+        target = hpa.get("spec", {}).get("scaleTargetRef", {})
+        if (target.get("kind"), target.get("name")) == (owner["kind"], owner["metadata"]["name"]):
             hpa_min = hpa["spec"].get("minReplicas", 1)
-    deployment = read_deployment(resource, source, config_maps, hpa_min)
-    service = read_service(resources, source, resource)
-    if service.target_port != deployment.template.container_port:
-        raise RehearsalError(
-            f"{source}: Service {service.name}: targetPort {service.target_port} is not the "
-            f"container port {deployment.template.container_port}"
-        )
+    if rollout is None:
+        deployment = read_deployment(owner, source, config_maps, hpa_min)
+    services = read_services(resources, source, holder)
+    for service in services:
+        if service.target_port != deployment.template.container_port:
+            raise RehearsalError(
+                f"{source}: Service {service.name}: targetPort {service.target_port} is not the "
+                f"container port {deployment.template.container_port}"
+            )
+    managed = set()
+    if rollout is not None:
+        strategy = rollout.strategy
+        if isinstance(strategy, BlueGreen):
+            managed = {strategy.preview_service}
+        else:
+            managed = {strategy.canary_service, strategy.stable_service}
+        names = {service.name for service in services}
+        for name in managed - {None}:
+            if name not in names:
+                raise RehearsalError(
+                    f"{source}: Rollout {rollout.name}: no Service {name!r} selects its pods"
+                )
+    users = [service for service in services if service.name not in managed]
+    if rollout is not None and isinstance(rollout.strategy, BlueGreen):
+        users = [s for s in services if s.name == rollout.strategy.active_service]
+    if not users:
+        raise RehearsalError(f"{source}: no Service for the users' requests selects the pods")
     notes = []
     if hpa_min is not None:
         notes.append(f"HorizontalPodAutoscaler present: replicas fixed at {deployment.replicas}")
     return Workload(
         source=source,
         deployment=deployment,
-        service=service,
+        service=users[0],
         notes=tuple(notes),
-        disruption_budget=read_disruption_budget(resources, source, resource),
+        disruption_budget=read_disruption_budget(resources, source, holder),
+        rollout=rollout,
+        services=tuple(services),
     )
 
 
