@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.access_log import log_request, make_logger
 from app.draining import DRAINING, DrainFlag
+from app.multiproc import ENV as MULTIPROC_ENV
 from app.settings import Settings
 
 MAX_DELAY_SECONDS = 30.0
@@ -21,6 +22,12 @@ def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING)
     settings = settings or Settings.from_env(os.environ)
     pod = os.environ.get("HOSTNAME", "")
     logger = make_logger("app", settings.log_level)
+    # Imported here, in the worker, after the fork: prometheus_client chooses its multiprocess
+    # mode when first imported, and this package is imported in the gunicorn master before
+    # gunicorn_conf sets PROMETHEUS_MULTIPROC_DIR (app/multiproc.py).
+    from app.metrics import RequestMetrics
+
+    metrics = RequestMetrics(os.environ.get(MULTIPROC_ENV) or None)
     app = Flask(__name__)
 
     @app.before_request
@@ -31,12 +38,20 @@ def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING)
     def finish(response: Response) -> Response:
         response.headers["X-App-Version"] = settings.version
         response.headers["X-Worker-Pid"] = str(os.getpid())
+        started = g.get("started", time.perf_counter())
+        metrics.observe(
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule else None,
+            path=request.path,
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
         log_request(
             logger,
             method=request.method,
             path=request.path,
             status=response.status_code,
-            started=g.get("started", time.perf_counter()),
+            started=started,
             version=settings.version,
             pod=pod,
             worker_pid=os.getpid(),
@@ -63,6 +78,10 @@ def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING)
     @app.get("/healthz")
     def healthz():
         return text("ok")
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        return Response(metrics.exposition(), content_type=metrics.content_type)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -5,8 +5,11 @@ import sys
 
 from app.settings import Settings, SettingsError
 
+APP_FACTORY = "app:create_app()"
 
-def main() -> int:
+
+def main(app_factory: str = APP_FACTORY, prog: str = "python -m app") -> int:
+    """Serve `app_factory` (gunicorn's `module:call()`) under the app's gunicorn configuration."""
     try:
         Settings.from_env(os.environ)
     except SettingsError as error:
@@ -14,8 +17,8 @@ def main() -> int:
         return 2
     from gunicorn.app.wsgiapp import WSGIApplication
 
-    sys.argv = [sys.argv[0], "--config", "python:app.gunicorn_conf", "app:create_app()"]
-    WSGIApplication("%(prog)s", prog="python -m app").run()
+    sys.argv = [sys.argv[0], "--config", "python:app.gunicorn_conf", app_factory]
+    WSGIApplication("%(prog)s", prog=prog).run()
     return 0
 
 

@@ -2,10 +2,13 @@
 
 import os
 
+from app import multiproc
 from app.draining import DRAINING, drain_on_sigterm, reset_in_worker
 from app.settings import Settings
 
 settings = Settings.from_env(os.environ)
+# Before any worker is forked, so that every worker counts into the same directory.
+metrics_dir = multiproc.prepare(os.environ, os.getpid())
 
 bind = f"{settings.host}:{settings.port}"
 workers = settings.workers
@@ -30,6 +33,14 @@ def when_ready(server):
 
 def post_fork(server, worker):
     reset_in_worker()
+
+
+def child_exit(server, worker):
+    multiproc.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    metrics_dir.remove()
 
 
 def pre_request(worker, req):

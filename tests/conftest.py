@@ -19,6 +19,8 @@ def start_server(tmp_path):
     def start(module: str = "app", **env: str) -> ServerProcess:
         log_dir = tmp_path / f"server-{next(counter)}"
         log_dir.mkdir()
+        # The server's own /tmp (as a pod's emptyDir): a killed server leaves nothing behind.
+        env.setdefault("TMPDIR", str(log_dir))
         server = ServerProcess(module, log_dir, **env)
         servers.append(server)
         server.wait_all_workers()

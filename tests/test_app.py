@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.draining import DrainFlag
@@ -119,3 +121,56 @@ def test_settings_errors_name_the_variable(name, value, message):
     with pytest.raises(SettingsError) as error:
         Settings.from_env({name: value})
     assert str(error.value) == message
+
+
+def scraped_requests(client) -> dict[tuple[str, str, str], float]:
+    """http_requests_total by (method, path, status), from the app's own /metrics."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    return {
+        (s.labels["method"], s.labels["path"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name == "http_requests_total"
+    }
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    assert scraped_requests(client) == {}
+    client.get("/status")
+    client.get("/status?delay=soon")
+    client.get("/nope")
+    client.get("/nope/again")
+    client.post("/status")
+    client.open("/status", method="BREW")
+    client.get("/boom")
+    for probe in ["/ready", "/healthz", "/metrics"]:
+        client.get(probe)
+    # Route templates, or one constant for what no route matched; never the raw URL.
+    assert scraped_requests(client) == {
+        ("GET", "/status", "200"): 1.0,
+        ("GET", "/status", "400"): 1.0,
+        ("GET", "unmatched", "404"): 2.0,
+        ("POST", "unmatched", "405"): 1.0,
+        ("other", "unmatched", "405"): 1.0,
+        ("GET", "/boom", "500"): 1.0,
+    }
+
+
+def test_metrics_histogram_counts_what_the_counter_counts(client):
+    for path in ["/status", "/status", "/nope", "/ready"]:
+        client.get(path)
+    samples = [
+        s
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+    ]
+    counts = {
+        s.labels["status"]: s.value
+        for s in samples
+        if s.name == "http_request_duration_seconds_count"
+    }
+    assert counts == {"200": 2.0, "404": 1.0}
+    infinite = [s for s in samples if s.name.endswith("_bucket") and s.labels["le"] == "+Inf"]
+    assert sum(s.value for s in infinite) == 3.0

@@ -118,7 +118,7 @@ def test_the_check_fails_on_a_lock_that_disagrees():
     project["project"]["dependencies"] = [
         *[d for d in project["project"]["dependencies"] if not d.startswith("gunicorn")],
         "gunicorn==1.0",
-        "prometheus-client>=0.20",
+        "not-locked>=1.0",
     ]
     text = (ROOT / "requirements.txt").read_text()
     text = text.replace("    --hash=sha256:", "    --index-url https://example.invalid/simple\n", 1)
@@ -129,7 +129,7 @@ def test_the_check_fails_on_a_lock_that_disagrees():
     assert any(
         p.startswith("requirements.txt: gunicorn==27") and "gunicorn==1.0" in p for p in problems
     )
-    assert "requirements.txt: prometheus-client>=0.20 is declared but not locked" in problems
+    assert "requirements.txt: not-locked>=1.0 is declared but not locked" in problems
     assert "requirements.txt: stale is locked as declared but not in pyproject.toml" in problems
     assert "requirements.txt: unhashed==2.0 has no hash" in problems
 

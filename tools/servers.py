@@ -3,6 +3,9 @@
 SERVERS = {
     "app": "app",  # the service itself
     "naive": "tools.fixtures.naive",  # the textbook recipe, kept to show that the checks can fail
+    # a release that is ready and drains like the app but answers /status with 500: every
+    # request, or the fraction FAIL_FRACTION (e.g. "0.05") set in its environment
+    "broken": "tools.fixtures.broken",
 }
 
 

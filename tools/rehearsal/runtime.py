@@ -182,11 +182,14 @@ class ProcessRuntime(Runtime):
         # In a pod the server listens on 0.0.0.0 of its own network namespace; here that is
         # the pod's loopback address.
         env["HOST"] = launch.address
+        # And its /tmp is the pod's own emptyDir: a directory of the run, kept with its log.
+        env["TMPDIR"] = str(launch.log_path.with_suffix(".tmp"))
         return env
 
     async def start(self, launch: Launch) -> Container:
         env = self.environment(launch)
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        Path(env["TMPDIR"]).mkdir(exist_ok=True)
         with open(launch.log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 self.python,
