@@ -8,7 +8,19 @@
 # are compiled for (Makefile PYTHON_VERSION); change all three together. Any
 # Debian-based image with python3 and its venv module works as a base (see
 # tools/image/build-base-image.sh for a locally built stand-in).
+#
+# Pinning policy (docs/testing.md): the tag 3.11-slim-bookworm, which the
+# official images rebuild for every Python 3.11 patch release and Debian 12
+# update, so a release build gets current fixes; the digest it resolved to is
+# recorded in each release's provenance. Dependabot (docker, weekly) proposes
+# newer tags, and digest updates once a digest is pinned here.
 ARG BASE_IMAGE=public.ecr.aws/docker/library/python:3.11-slim-bookworm
+
+# ---- the default base, once more, for Dependabot ----------------------------
+# Dependabot reads FROM lines only, never ARG defaults. Nothing is built from
+# this stage (BuildKit and podman skip unused stages); tests/test_workflows.py
+# keeps it equal to BASE_IMAGE's default.
+FROM public.ecr.aws/docker/library/python:3.11-slim-bookworm AS base-image-for-dependabot
 
 # ---- build stage: the locked dependencies into a virtual environment --------
 FROM ${BASE_IMAGE} AS build

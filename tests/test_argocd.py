@@ -1,56 +1,40 @@
-"""argocd/: valid against Argo CD's own CRD schemas, consistent with what the overlays render."""
+"""argocd/: valid against the CRD schemas of the oldest and the newest supported Argo CD (3.3.0
+and 3.5.1, docs/argocd.md), consistent with what the overlays render."""
 
 import copy
+import fnmatch
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
+from tests import crd
 from tools.kustomize import find, render
 from tools.repo import ROOT
 
-CRDS = ROOT / "tests" / "data" / "argocd"
+# The supported range, oldest first: one directory of CRDs per end (tests/data/*/README.md).
+SUPPORTED = {"3.3.0": crd.DATA / "argocd-v3.3.0", "3.5.1": crd.DATA / "argocd"}
+OLDEST, NEWEST = SUPPORTED
 
 
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def strict_schema(node):
-    """The CRD's openAPIV3Schema as a JSON schema that, like `kubectl apply` (strict field
-    validation), rejects unknown fields: `additionalProperties: false` on every object that
-    lists its properties, unless it preserves unknown fields. x-kubernetes-* keys are dropped."""
-    if isinstance(node, list):
-        return [strict_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    schema = {k: strict_schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
-    preserves = node.get("x-kubernetes-preserve-unknown-fields")
-    if "properties" in node and "additionalProperties" not in node and not preserves:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def validator(crd_file: str) -> jsonschema.Draft7Validator:
-    crd = load(CRDS / crd_file)
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
-    schema = strict_schema(version["schema"]["openAPIV3Schema"])
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
 VALIDATORS = {
-    "Application": validator("application-crd.yaml"),
-    "AppProject": validator("appproject-crd.yaml"),
+    (release, kind): crd.validator(directory / file, "v1alpha1")
+    for release, directory in SUPPORTED.items()
+    for kind, file in (
+        ("Application", "application-crd.yaml"),
+        ("AppProject", "appproject-crd.yaml"),
+    )
 }
 APPLICATION = load(ROOT / "argocd" / "application.yaml")
 PROJECT = load(ROOT / "argocd" / "project.yaml")
 
 
-def errors(manifest: dict) -> list[str]:
-    found = VALIDATORS[manifest["kind"]].iter_errors(manifest)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in found]
+def errors(manifest: dict, release: str) -> list[str]:
+    return crd.errors(VALIDATORS[release, manifest["kind"]], manifest)
 
 
 def test_argocd_holds_exactly_the_project_and_the_application():
@@ -58,13 +42,15 @@ def test_argocd_holds_exactly_the_project_and_the_application():
     assert kinds == ["AppProject", "Application"]
 
 
+@pytest.mark.parametrize("release", SUPPORTED)
 @pytest.mark.parametrize("manifest", [APPLICATION, PROJECT], ids=["Application", "AppProject"])
-def test_manifest_matches_the_crd_schema(manifest):
+def test_manifest_matches_the_crd_schema_of_every_supported_release(manifest, release):
     assert manifest["apiVersion"] == "argoproj.io/v1alpha1"
     assert manifest["metadata"]["namespace"] == "argocd"
-    assert errors(manifest) == []
+    assert errors(manifest, release) == []
 
 
+@pytest.mark.parametrize("release", SUPPORTED)
 @pytest.mark.parametrize(
     "path, value",
     [
@@ -75,13 +61,36 @@ def test_manifest_matches_the_crd_schema(manifest):
     ],
     ids=["unknown field", "misspelt field", "wrong type", "unknown field in a list item"],
 )
-def test_the_schema_check_catches_mistakes(path, value):
+def test_the_schema_check_catches_mistakes(path, value, release):
     broken = copy.deepcopy(APPLICATION)
     node = broken
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
-    assert errors(broken)
+    assert errors(broken, release)
+
+
+def test_the_oldest_release_rejects_a_field_only_the_newest_knows():
+    # AppProject spec.sourceIntegrity is new in 3.4: valid for 3.5.1, unknown to 3.3.0. So the
+    # check against the oldest schema is what keeps argocd/ inside the whole range.
+    project = copy.deepcopy(PROJECT)
+    project["spec"]["sourceIntegrity"] = {"git": {"policies": []}}
+    assert errors(project, NEWEST) == []
+    assert any("sourceIntegrity" in line for line in errors(project, OLDEST))
+
+
+def test_a_cluster_resource_restricted_by_name_needs_3_3_or_newer():
+    # The project limits the one cluster-scoped kind it allows to one name. That field exists
+    # from 3.3.0 on (older Argo CD does not know it), so at both ends of the range, with the same
+    # meaning: a glob on the resource name, all names when empty.
+    (entry,) = PROJECT["spec"]["clusterResourceWhitelist"]
+    assert "name" in entry
+    for release in SUPPORTED:
+        spec = VALIDATORS[release, "AppProject"].schema["properties"]["spec"]
+        name = spec["properties"]["clusterResourceWhitelist"]["items"]["properties"]["name"]
+        assert name["type"] == "string"
+        assert "Glob patterns" in name["description"]
+        assert "if no name is specified, all resources" in name["description"]
 
 
 RENDERED = render(ROOT / APPLICATION["spec"]["source"]["path"])
@@ -101,23 +110,79 @@ def test_application_and_project_agree():
     assert PROJECT["spec"]["destinations"] == [spec["destination"]]
 
 
+def namespaced(resources: list[dict]) -> list[dict]:
+    return [r for r in resources if r["metadata"].get("namespace")]
+
+
+def group_kind(resource: dict) -> tuple[str, str]:
+    return resource["apiVersion"].rpartition("/")[0], resource["kind"]
+
+
+def project_problems(project: dict, resources: list[dict]) -> list[str]:
+    """What the project would refuse to sync, or allows beyond what is rendered.
+
+    As Argo CD decides it (IsGroupKindNamePermitted): a namespaced resource needs its group and
+    kind in namespaceResourceWhitelist; a cluster-scoped one an entry of
+    clusterResourceWhitelist with its group and kind and, if the entry names one, a name glob
+    that matches. Beyond Argo CD: every namespaced entry must be rendered, and every
+    cluster-scoped entry but the namespace must name a rendered resource exactly.
+    """
+    spec = project["spec"]
+    problems = []
+    allowed = {(e["group"], e["kind"]) for e in spec.get("namespaceResourceWhitelist", [])}
+    rendered = {group_kind(r) for r in namespaced(resources)}
+    problems += [f"{kind} is rendered but not allowed" for kind in sorted(rendered - allowed)]
+    problems += [f"{kind} is allowed but not rendered" for kind in sorted(allowed - rendered)]
+    cluster = spec.get("clusterResourceWhitelist", [])
+    for resource in (r for r in resources if not r["metadata"].get("namespace")):
+        if not any(
+            (entry["group"], entry["kind"]) == group_kind(resource)
+            and fnmatch.fnmatchcase(resource["metadata"]["name"], entry.get("name") or "*")
+            for entry in cluster
+        ):
+            problems.append(f"cluster-scoped {resource['kind']} is not allowed")
+    for entry in cluster:
+        if entry["kind"] == "Namespace":
+            continue
+        if not entry.get("name") or not any(
+            (entry["group"], entry["kind"]) == group_kind(r)
+            and entry["name"] == r["metadata"]["name"]
+            for r in resources
+        ):
+            problems.append(f"cluster-wide {entry['kind']} {entry.get('name')!r}: not rendered")
+    return problems
+
+
 def test_destination_is_the_namespace_the_overlay_renders():
-    namespaces = {r["metadata"].get("namespace") for r in RENDERED}
+    namespaces = {r["metadata"]["namespace"] for r in namespaced(RENDERED)}
     assert namespaces == {APPLICATION["spec"]["destination"]["namespace"]}
 
 
 @pytest.mark.parametrize("overlay", ["overlays/v1", "overlays/v2"])
 def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
-    rendered = {(r["apiVersion"].rpartition("/")[0], r["kind"]) for r in render(ROOT / overlay)}
-    allowed = {(e["group"], e["kind"]) for e in PROJECT["spec"]["namespaceResourceWhitelist"]}
-    assert rendered == allowed
+    assert project_problems(PROJECT, render(ROOT / overlay)) == []
+
+
+def test_the_project_check_catches_a_missing_or_a_spare_kind():
+    missing = copy.deepcopy(PROJECT)
+    missing["spec"]["namespaceResourceWhitelist"].pop()
+    spare = copy.deepcopy(PROJECT)
+    spare["spec"]["namespaceResourceWhitelist"].append({"group": "", "kind": "Secret"})
+    wide = copy.deepcopy(PROJECT)
+    wide["spec"]["clusterResourceWhitelist"].append({"group": "*", "kind": "*"})
+    for broken in (missing, spare, wide):
+        assert project_problems(broken, RENDERED)
 
 
 def test_project_allows_only_its_own_namespace_cluster_wide():
     namespace = APPLICATION["spec"]["destination"]["namespace"]
-    assert PROJECT["spec"]["clusterResourceWhitelist"] == [
+    entries = PROJECT["spec"]["clusterResourceWhitelist"]
+    assert [e for e in entries if e["kind"] == "Namespace"] == [
         {"group": "", "kind": "Namespace", "name": namespace}
     ]
+    # Anything else cluster-wide names one rendered resource (project_problems checks it): none
+    # unless an overlay enables components/verify-signatures (docs/release.md).
+    assert all(e.get("name") for e in entries)
     assert "CreateNamespace=true" in APPLICATION["spec"]["syncPolicy"]["syncOptions"]
 
 

@@ -52,9 +52,10 @@ def test_bump_round_trip_through_kustomize(workdir):
     before = (overlay / "kustomization.yaml").read_text()
     tag = "a" * 40
 
-    changed, reference = bump(overlay, ImageUpdate(IMAGE, tag, DIGEST, REPOSITORY))
+    changed, reference, notice = bump(overlay, ImageUpdate(IMAGE, tag, DIGEST, REPOSITORY))
 
     assert changed
+    assert notice is None
     assert reference == f"{REPOSITORY}:{tag}@{DIGEST}"
     assert rendered_image(overlay) == reference
     # Everything above `images:` stays byte for byte; the entry is what kustomize writes.
@@ -253,25 +254,63 @@ def current_tag(workdir: Path) -> str:
     return ImageRef.parse(rendered_image(workdir / "overlays" / "v2")).tag
 
 
-def test_guard_accepts_a_descendant_commit(workdir, history):
+def overlay_file(workdir: Path) -> Path:
+    return workdir / "overlays" / "v2" / "kustomization.yaml"
+
+
+def test_guard_moves_forward_to_a_descendant_commit(workdir, history):
     result = guarded(workdir, history["C"])
 
     assert result.returncode == 0, result.stderr
+    assert "notice" not in result.stdout
     assert current_tag(workdir) == history["C"]
+    assert f"newTag: {history['C']}" in overlay_file(workdir).read_text()
 
 
 def test_guard_accepts_the_same_commit(workdir, history):
     assert guarded(workdir, history["B"]).returncode == 0
 
 
-@pytest.mark.parametrize("target", ["A", "D"], ids=["ancestor", "diverged"])
-def test_guard_refuses_to_move_backwards(workdir, history, target):
-    result = guarded(workdir, history[target])
+def test_an_older_release_is_a_clean_no_op_with_a_notice(workdir, history):
+    # A re-run of the release of A after B was released: nothing to do, and not an error.
+    path = overlay_file(workdir)
+    text, mtime = path.read_text(), path.stat().st_mtime_ns
+
+    result = guarded(workdir, history["A"])
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("zdt bump: notice: ")
+    assert "overlays/v2/kustomization.yaml: images[zero-downtime-app].newTag" in line
+    assert f"current {history['B']}" in line
+    assert f"offered {history['A']}" in line
+    assert path.read_text() == text
+    assert path.stat().st_mtime_ns == mtime
+    assert current_tag(workdir) == history["B"]
+
+
+def test_the_older_release_notice_comes_from_bump_itself(workdir, history):
+    result = bump(
+        workdir / "overlays" / "v2", ImageUpdate(IMAGE, history["A"], DIGEST), no_downgrade=True
+    )
+
+    assert not result.changed
+    assert result.notice and "an older release, left unchanged" in result.notice
+    assert result.reference.endswith(f":{history['B']}@{DIGEST}")
+
+
+def test_guard_refuses_a_diverged_commit(workdir, history):
+    text = overlay_file(workdir).read_text()
+
+    result = guarded(workdir, history["D"])
 
     assert result.returncode == 2
-    assert "refusing to move backwards" in result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "images[zero-downtime-app].newTag" in result.stderr
-    assert current_tag(workdir) == history["B"]
+    assert "diverged" in result.stderr
+    assert overlay_file(workdir).read_text() == text
 
 
 def test_without_the_guard_the_same_move_goes_through(workdir, history):
@@ -285,14 +324,19 @@ def test_guard_refuses_a_commit_missing_from_the_history(workdir, history):
     result = guarded(workdir, "f" * 40)
 
     assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"--tag '{'f' * 40}': commit not in the local history" in result.stderr
+    assert current_tag(workdir) == history["B"]
 
 
-def test_guard_needs_a_commit_sha_as_tag(workdir, history):
-    result = guarded(workdir, "v3")
+@pytest.mark.parametrize("tag", ["v3", "A" * 40, "abc123"], ids=["name", "upper-case", "short"])
+def test_guard_needs_a_full_commit_sha_as_tag(workdir, history, tag):
+    result = guarded(workdir, tag)
 
     assert result.returncode == 2
-    assert "--tag 'v3'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"--tag '{tag}'" in result.stderr
+    assert current_tag(workdir) == history["B"]
 
 
 def test_guard_lets_any_commit_replace_a_seed_tag(workdir, history):

@@ -1,6 +1,14 @@
 """GitHub Actions workflows and Dependabot: linted, schema-checked, pinned, least privilege,
-and consistent with the overlays and the Argo CD Application they drive."""
+and consistent with the overlays and the Argo CD Application they drive.
 
+The release workflow's promises (queued runs, one build per commit, installs before credentials,
+the write token in the push step only, a signed digest) are checks that return what is wrong,
+each fed a broken copy of the workflow too, so every check is seen to fail.
+"""
+
+import base64
+import copy
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import gitrepo
 from tools.repo import ROOT
 
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
@@ -73,8 +82,53 @@ def test_dependabot_schema_and_ecosystems():
     path = ROOT / ".github" / "dependabot.yml"
     result = tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(path.read_text())["updates"]}
-    assert ecosystems == {"github-actions", "pip"}
+    updates = yaml.safe_load(path.read_text())["updates"]
+    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip", "docker"}
+    for update in updates:
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] == "weekly"
+
+
+# Dependabot's docker parser: a FROM line naming an image literally (no ${ARG}).
+DEPENDABOT_FROM = re.compile(
+    r"^FROM\s+(?P<image>[a-z0-9.\-/]+(?::\w[\w.-]*)?(?:@sha256:[0-9a-f]{64})?)"
+    r"(?:\s+AS\s+(?P<stage>[\w-]+))?\s*$",
+    re.M,
+)
+
+
+def base_image_problems(dockerfile: str) -> list[str]:
+    """Why Dependabot would not keep BASE_IMAGE's default current (empty: it does)."""
+    defaults = re.findall(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.M)
+    if len(defaults) != 1:
+        return [f"Dockerfile: {len(defaults)} ARG BASE_IMAGE= lines with a default"]
+    literal = {m["image"]: m["stage"] for m in DEPENDABOT_FROM.finditer(dockerfile)}
+    if defaults[0] not in literal:
+        return [f"Dockerfile: no FROM line Dependabot can read names {defaults[0]}"]
+    stage = literal[defaults[0]]
+    if stage and re.search(rf"--from={stage}\b|FROM\s+{stage}\b", dockerfile):
+        return [f"Dockerfile: stage {stage} is used; it must only be read by Dependabot"]
+    return []
+
+
+def test_dependabot_sees_the_dockerfiles_base_image():
+    assert base_image_problems((ROOT / "Dockerfile").read_text()) == []
+
+
+def test_the_base_image_check_catches_a_stale_copy():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (default,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.M)
+    # Dependabot moved the FROM line (here to another tag), the ARG still says the old one.
+    moved = dockerfile.replace(f"FROM {default} AS", f"FROM {default}-moved AS")
+    assert base_image_problems(moved)
+    # Only the ARG: Dependabot would see nothing.
+    assert base_image_problems(
+        re.sub(r"^FROM public\S+ AS base-image.*$", "", dockerfile, count=1, flags=re.M)
+    )
+    # Built from: the stage must stay unused (an extra pull, and a second place that matters).
+    assert base_image_problems(
+        dockerfile.replace("FROM ${BASE_IMAGE} AS build", "FROM base-image-for-dependabot AS build")
+    )
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version():
@@ -107,11 +161,44 @@ def test_no_pull_request_target():
         assert "pull_request_target" not in workflow["on"], name
 
 
-def test_checkout_keeps_no_credentials_except_where_the_job_pushes():
+def test_checkout_never_keeps_credentials():
+    # Not even where the job pushes: the release's push step gets the token for itself.
     for job_name, job in jobs():
-        pushes = job["permissions"].get("contents") == "write"
         for step in steps(job, "actions/checkout"):
-            assert step["with"]["persist-credentials"] is pushes, job_name
+            assert step["with"]["persist-credentials"] is False, job_name
+
+
+def shellcheck(script: str) -> subprocess.CompletedProcess:
+    """shellcheck a `run:` block as the runner runs it (bash), with ${{ }} as a plain word."""
+    body = re.sub(r"\$\{\{.*?\}\}", "EXPRESSION", script, flags=re.S)
+    return subprocess.run(
+        [str(BIN / "shellcheck"), "--shell=bash", "-"],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "where, script",
+    [
+        (f"{name}.{step.get('name', index)}", step["run"])
+        for name, job in jobs()
+        for index, step in enumerate(job["steps"])
+        if "run" in step
+    ],
+)
+def test_every_run_block_passes_shellcheck(where, script):
+    result = shellcheck(script)
+    assert result.returncode == 0, result.stdout
+
+
+def test_shellcheck_catches_a_broken_run_block():
+    assert shellcheck(
+        "repository=$(zdt show)\ndocker push $repository:${{ github.sha }}\n"
+    ).returncode
 
 
 def test_ci_runs_the_readme_test_command_and_the_linters():
@@ -128,14 +215,66 @@ def test_ci_runs_the_readme_test_command_and_the_linters():
 # The release workflow: ECR Public through OIDC, then the tag commit on the tracked overlay.
 
 RELEASE = WORKFLOWS["release"]
+SETTINGS_JOB = RELEASE["jobs"]["settings"]
 IMAGE_JOB = RELEASE["jobs"]["image"]
 TAG_JOB = RELEASE["jobs"]["tag-commit"]
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 
-def test_release_runs_one_at_a_time_without_cancelling():
-    assert RELEASE["concurrency"] == {"group": "release", "cancel-in-progress": False}
+def step_named(job: dict, name: str) -> dict:
+    (step,) = [s for s in job["steps"] if s.get("name") == name]
+    return step
+
+
+def index_of(job: dict, predicate) -> int | None:
+    return next((i for i, step in enumerate(job["steps"]) if predicate(step)), None)
+
+
+def uses(action: str):
+    return lambda step: step.get("uses", "").startswith(action + "@")
+
+
+def running(text: str):
+    return lambda step: text in step.get("run", "")
+
+
+def concurrency_problems(workflow: dict) -> list[str]:
+    """Why a release run could be dropped or cut short (empty: every run waits its turn)."""
+    concurrency = workflow.get("concurrency") or {}
+    problems = []
+    if not concurrency.get("group"):
+        problems.append("no concurrency group: releases may run at the same time")
+    if concurrency.get("cancel-in-progress") is not False:
+        problems.append("cancel-in-progress must be false: a release stopped half-way")
+    if concurrency.get("queue") != "max":
+        problems.append("queue must be max: by default a newer run cancels the pending one")
+    for name, job in workflow["jobs"].items():
+        if "concurrency" in job:
+            problems.append(f"job {name}: its own concurrency group")
+    return problems
+
+
+def test_release_queues_every_run_one_at_a_time():
+    assert concurrency_problems(RELEASE) == []
+    assert RELEASE["concurrency"]["group"] == "release"
     assert set(RELEASE["on"]) == {"push", "workflow_dispatch"}
     assert RELEASE["on"]["push"]["branches"] == ["main"]
+    assert RELEASE["on"]["push"]["tags"] == ["v*.*.*"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.pop("queue"),
+        lambda c: c.update({"queue": "single"}),
+        lambda c: c.update({"cancel-in-progress": True}),
+    ],
+    ids=["default queue", "queue single", "cancel in progress"],
+)
+def test_the_concurrency_check_catches_a_dropping_queue(change):
+    broken = copy.deepcopy(RELEASE)
+    change(broken["concurrency"])
+    assert concurrency_problems(broken)
 
 
 def test_release_logs_in_to_ecr_public_with_oidc():
@@ -151,7 +290,8 @@ def test_release_build_pushes_with_cache_provenance_and_sbom():
     (build,) = steps(IMAGE_JOB, "docker/build-push-action")
     options = build["with"]
     assert options["push"] is True
-    assert "APP_VERSION=" in options["build-args"]
+    # The image reports the commit it was built from: the tag the overlay records.
+    assert "APP_VERSION=${{ github.sha }}" in options["build-args"]
     assert options["cache-from"] and options["cache-to"]
     assert options["provenance"] == "mode=max"
     assert options["sbom"] is True
@@ -168,10 +308,243 @@ def test_release_bumps_the_overlay_argo_cd_tracks():
 
 
 def test_release_pushes_to_the_repository_the_overlay_names():
-    runs = " ".join(s.get("run", "") for s in IMAGE_JOB["steps"])
-    assert 'zdt show "$OVERLAY" --image "$IMAGE_NAME" --field newName' in runs
+    show = step_named(SETTINGS_JOB, "Read the repository from the overlay")
+    assert 'zdt show "$OVERLAY" --image "$IMAGE_NAME" --field newName' in show["run"]
+    assert SETTINGS_JOB["outputs"]["repository"] == "${{ steps.settings.outputs.repository }}"
+    assert IMAGE_JOB["needs"] == "settings"
     (meta,) = steps(IMAGE_JOB, "docker/metadata-action")
-    assert meta["with"]["images"] == "${{ steps.settings.outputs.repository }}"
+    assert meta["with"]["images"] == "${{ needs.settings.outputs.repository }}"
+    assert IMAGE_JOB["env"]["REPOSITORY"] == "${{ needs.settings.outputs.repository }}"
+
+
+# One build per commit: a tag push or a re-run reuses the commit's digest.
+
+
+def rebuild_problems(job: dict) -> list[str]:
+    """Why a tag push or a re-run could build (and push) the commit again (empty: it cannot)."""
+    problems = []
+    lookup = index_of(job, running('imagetools inspect "$REPOSITORY:$GITHUB_SHA"'))
+    builds = [i for i, s in enumerate(job["steps"]) if uses("docker/build-push-action")(s)]
+    if lookup is None:
+        problems.append("no step looks for the commit's image before building")
+    if len(builds) != 1:
+        problems.append(f"{len(builds)} build steps")
+    for i in builds:
+        if lookup is not None and i < lookup:
+            problems.append("the build runs before the lookup")
+        if job["steps"][i].get("if") != "steps.existing.outputs.digest == ''":
+            problems.append("the build does not skip a commit whose image exists")
+    retag = index_of(job, running("docker buildx imagetools create"))
+    if retag is None:
+        problems.append("no step adds the version tags to the existing digest")
+    else:
+        step = job["steps"][retag]
+        if "--prefer-index=false" not in step["run"] or '"$REPOSITORY@$DIGEST"' not in step["run"]:
+            problems.append("the version tags are not a carbon copy of the commit's digest")
+        if step.get("if") != "startsWith(github.ref, 'refs/tags/v')":
+            problems.append("the version tags are not added on vX.Y.Z tag pushes")
+        if step.get("env", {}).get("DIGEST") != "${{ steps.image.outputs.digest }}":
+            problems.append("the version tags do not point at the commit's digest")
+    return problems
+
+
+def test_a_tag_push_or_a_rerun_never_rebuilds():
+    assert rebuild_problems(IMAGE_JOB) == []
+    assert IMAGE_JOB["outputs"]["digest"] == "${{ steps.image.outputs.digest }}"
+    digest = step_named(IMAGE_JOB, "The digest")
+    assert digest["env"] == {
+        "BUILT": "${{ steps.build.outputs.digest }}",
+        "EXISTING": "${{ steps.existing.outputs.digest }}",
+    }
+
+
+def _drop_build_condition(job):
+    (build,) = steps(job, "docker/build-push-action")
+    del build["if"]
+
+
+def _drop_version_tags(job):
+    job["steps"] = [s for s in job["steps"] if "imagetools create" not in s.get("run", "")]
+
+
+def _retag_by_building(job):
+    _drop_version_tags(job)
+    (build,) = steps(job, "docker/build-push-action")
+    job["steps"].append(copy.deepcopy(build) | {"if": "startsWith(github.ref, 'refs/tags/v')"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_drop_build_condition, _drop_version_tags, _retag_by_building],
+    ids=["build always", "no version tags", "version tags by a second build"],
+)
+def test_the_rebuild_check_catches_a_second_build(change):
+    broken = copy.deepcopy(IMAGE_JOB)
+    change(broken)
+    assert rebuild_problems(broken)
+
+
+# Installs before credentials; the write token in the push step only.
+
+INSTALLS = ("make release-tools", "pip install", "make .venv", "requirements-dev", "uv pip")
+
+
+def installs(step: dict) -> bool:
+    return any(command in step.get("run", "") for command in INSTALLS) or uses(
+        "actions/setup-python"
+    )(step)
+
+
+def holds_credentials(step: dict) -> bool:
+    text = yaml.safe_dump({k: v for k, v in step.items() if k != "uses"})
+    return (
+        uses("aws-actions/configure-aws-credentials")(step)
+        or uses("aws-actions/amazon-ecr-login")(step)
+        or "github.token" in text
+        or "secrets." in text
+    )
+
+
+def credential_problems(workflow: dict) -> list[str]:
+    """Why a release job could run an install with a credential in scope, or leak the token."""
+    problems = []
+    workflow_text = yaml.safe_dump(workflow)
+    for command in ("make .venv", "requirements-dev"):
+        if command in workflow_text:
+            problems.append(f"the dev tools are installed ({command})")
+    for name, job in workflow["jobs"].items():
+        if "github.token" in yaml.safe_dump(job.get("env", {})) or "secrets." in yaml.safe_dump(
+            job.get("env", {})
+        ):
+            problems.append(f"{name}: a token in the job's environment, so in every step")
+        if job["permissions"].get("id-token") == "write" and any(map(installs, job["steps"])):
+            problems.append(f"{name}: installs packages in the job that holds the OIDC token")
+        first_credential = index_of(job, holds_credentials)
+        last_install = max((i for i, s in enumerate(job["steps"]) if installs(s)), default=None)
+        if None not in (first_credential, last_install) and last_install > first_credential:
+            problems.append(f"{name}: an install after a credential is in scope")
+        for step in steps(job, "actions/checkout"):
+            if step.get("with", {}).get("persist-credentials") is not False:
+                problems.append(f"{name}: checkout keeps the token in the clone")
+        for step in steps(job, "actions/setup-python"):
+            if job["permissions"].get("contents") == "write" and step["with"].get("token") != "":
+                problems.append(f"{name}: setup-python gets the write token (its default)")
+        if job["permissions"].get("contents") == "write":
+            holders = [s.get("name") for s in job["steps"] if holds_credentials(s)]
+            if holders != ["Commit and push"]:
+                problems.append(f"{name}: the write token reaches {holders}")
+    return problems
+
+
+def test_release_jobs_install_only_the_release_tools_before_any_credential():
+    assert credential_problems(RELEASE) == []
+    assert step_named(SETTINGS_JOB, "Install the release commands")["run"] == "make release-tools"
+    assert step_named(TAG_JOB, "Install the release commands")["run"] == "make release-tools"
+    assert SETTINGS_JOB["permissions"] == {"contents": "read"}
+
+
+def _install_after_login(workflow):
+    job = workflow["jobs"]["tag-commit"]
+    install = step_named(job, "Install the release commands")
+    job["steps"].remove(install)
+    job["steps"].append(install)
+
+
+def _dev_tools(workflow):
+    step_named(workflow["jobs"]["tag-commit"], "Install the release commands")["run"] = (
+        "make .venv/.installed"
+    )
+
+
+def _token_in_job_env(workflow):
+    workflow["jobs"]["tag-commit"]["env"] = {"GITHUB_TOKEN": "${{ github.token }}"}
+
+
+def _persisted_checkout(workflow):
+    (checkout,) = steps(workflow["jobs"]["tag-commit"], "actions/checkout")
+    checkout["with"]["persist-credentials"] = True
+
+
+def _setup_python_with_token(workflow):
+    (setup,) = steps(workflow["jobs"]["tag-commit"], "actions/setup-python")
+    del setup["with"]["token"]
+
+
+def _python_in_the_oidc_job(workflow):
+    job = workflow["jobs"]["image"]
+    job["steps"].insert(1, {"name": "Install the release commands", "run": "make release-tools"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _install_after_login,
+        _dev_tools,
+        _token_in_job_env,
+        _persisted_checkout,
+        _setup_python_with_token,
+        _python_in_the_oidc_job,
+    ],
+    ids=[
+        "install after the token",
+        "dev tools",
+        "token in the job env",
+        "checkout persists the token",
+        "setup-python with the token",
+        "install in the OIDC job",
+    ],
+)
+def test_the_credential_check_catches_a_leak(change):
+    broken = copy.deepcopy(RELEASE)
+    change(broken)
+    assert credential_problems(broken)
+
+
+def run_push_step(tmp_path: Path, script: str, token: str) -> subprocess.CompletedProcess:
+    """The push step's script in a fresh clone, with a stand-in `zdt push` that reports what
+    git would send to GitHub and whether the clone's config holds it."""
+    gitrepo.init(tmp_path)
+    stub = tmp_path / ".venv-release" / "bin" / "zdt"
+    stub.parent.mkdir(parents=True)
+    stub.write_text(
+        "#!/bin/sh\n"
+        'git config --get "http.$GITHUB_SERVER_URL/.extraheader" || echo "no header"\n'
+        'if grep -rq extraheader .git/config; then echo "header in .git/config"; fi\n'
+    )
+    stub.chmod(0o755)
+    env = {
+        **os.environ,
+        **gitrepo.ISOLATED,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_TOKEN": token,
+        "IMAGE_NAME": "zero-downtime-app",
+        "OVERLAY": "overlays/v2",
+        "TAG": "a" * 40,
+    }
+    return subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_the_push_step_hands_git_the_token_in_its_environment_only(tmp_path):
+    push = step_named(TAG_JOB, "Commit and push")
+    assert push["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+
+    result = run_push_step(tmp_path, push["run"], "t0ken")
+
+    assert result.returncode == 0, result.stderr
+    basic = base64.b64encode(b"x-access-token:t0ken").decode()
+    # The header actions/checkout would persist (AUTHORIZATION: basic, x-access-token:<token>),
+    # masked in the log, and nothing written to the clone.
+    assert result.stdout.splitlines() == [f"::add-mask::{basic}", f"AUTHORIZATION: basic {basic}"]
+
+
+def test_without_the_push_step_git_has_no_token(tmp_path):
+    # The same stand-in run the way every other step runs: no header, so no push.
+    result = run_push_step(tmp_path, ".venv-release/bin/zdt push", "t0ken")
+
+    assert result.stdout.splitlines() == ["no header"]
 
 
 def test_release_tag_commit_is_guarded_and_skips_ci():
@@ -188,12 +561,103 @@ def test_release_tag_commit_is_guarded_and_skips_ci():
     assert TAG_JOB["if"] == "github.ref == 'refs/heads/main'"
 
 
+# The signed digest.
+
+
+def signing_problems(job: dict) -> list[str]:
+    """Why the pushed digest might go unsigned, or signed in a form ECR Public or Kyverno miss."""
+    problems = []
+    if job["permissions"].get("id-token") != "write":
+        problems.append("no OIDC token for keyless signing")
+    installer = index_of(job, uses("sigstore/cosign-installer"))
+    sign = index_of(job, running("cosign sign "))
+    verify = index_of(job, running("cosign verify "))
+    pushes = [
+        i
+        for i, s in enumerate(job["steps"])
+        if uses("docker/build-push-action")(s) or "imagetools create" in s.get("run", "")
+    ]
+    if installer is None:
+        problems.append("cosign is not installed with sigstore/cosign-installer")
+    if sign is None:
+        problems.append("nothing signs")
+        return problems
+    step = job["steps"][sign]
+    if installer is not None and installer > sign:
+        problems.append("cosign is installed after the signing step")
+    if pushes and sign < max(pushes):
+        problems.append("the signature is made before the image is pushed")
+    if '"$REPOSITORY@$DIGEST"' not in step["run"]:
+        problems.append("the signature is not made on the pushed digest")
+    if step.get("env", {}).get("DIGEST") != "${{ steps.image.outputs.digest }}":
+        problems.append("the signed digest is not the one the overlay gets")
+    if "--yes" not in step["run"]:
+        problems.append("cosign sign would prompt")
+    for flag in ("--new-bundle-format=false", "--use-signing-config=false"):
+        if flag not in step["run"]:
+            problems.append(f"signature storage is not the tag-based one ({flag})")
+    if "--key" in step["run"]:
+        problems.append("signed with a key, not keyless")
+    if verify is None or verify < sign:
+        problems.append("the signature is not verified after signing")
+    else:
+        command = job["steps"][verify]["run"]
+        if f"--certificate-oidc-issuer {GITHUB_ISSUER}" not in command:
+            problems.append("verify does not pin GitHub's OIDC issuer")
+        if '--certificate-identity "$GITHUB_SERVER_URL/$GITHUB_WORKFLOW_REF"' not in command:
+            problems.append("verify does not pin this workflow's identity")
+    return problems
+
+
+def test_the_image_job_signs_and_verifies_the_pushed_digest():
+    assert signing_problems(IMAGE_JOB) == []
+    (installer,) = steps(IMAGE_JOB, "sigstore/cosign-installer")
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", installer["with"]["cosign-release"])
+
+
+def _sign_by_tag(job):
+    step_named(job, "Sign the digest")["run"] = 'cosign sign --yes "$REPOSITORY:$GITHUB_SHA"'
+
+
+def _sign_before_push(job):
+    sign = step_named(job, "Sign the digest")
+    job["steps"].remove(sign)
+    job["steps"].insert(index_of(job, uses("docker/build-push-action")), sign)
+
+
+def _no_verify(job):
+    job["steps"].remove(step_named(job, "Verify the signature as a cluster would"))
+
+
+def _referrers_storage(job):
+    sign = step_named(job, "Sign the digest")
+    sign["run"] = sign["run"].replace("--new-bundle-format=false", "")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_sign_by_tag, _sign_before_push, _no_verify, _referrers_storage],
+    ids=["by tag", "before the push", "not verified", "another storage mode"],
+)
+def test_the_signing_check_catches_a_gap(change):
+    broken = copy.deepcopy(IMAGE_JOB)
+    change(broken)
+    assert signing_problems(broken)
+
+
 def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
     (job,) = WORKFLOWS["e2e"]["jobs"].values()
     (kind,) = steps(job, "helm/kind-action")
     assert kind["with"]["registry"] is True
     runs = " ".join(s.get("run", "") for s in job["steps"])
-    assert "tools/e2e/run.sh overlays/v1 overlays/v2" in runs
+    # The e2e overlays wrap overlays/v1 and v2 (tests/test_e2e_kind.py).
+    assert "tools/e2e/run.sh tools/e2e/kind/v1 tools/e2e/kind/v2" in runs
+    # metrics-server before the rollout, and the HPA seen reading metrics after it.
+    metrics = index_of(job, running("kubectl apply -k tools/e2e/metrics-server/"))
+    rollout = index_of(job, running("tools/e2e/run.sh"))
+    hpa = index_of(job, running("--for=condition=ScalingActive"))
+    assert None not in (metrics, rollout, hpa)
+    assert metrics < rollout < hpa
     for version in ("v1", "v2"):
         overlay = yaml.safe_load((ROOT / "overlays" / version / "kustomization.yaml").read_text())
         assert WORKFLOWS["e2e"]["env"]["IMAGE_NAME"] in [i["name"] for i in overlay["images"]]

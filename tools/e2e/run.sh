@@ -7,6 +7,7 @@
 # applies TO, waits for `kubectl rollout status` and until no pod is terminating, stops the load
 # and judges its summary with check_load.py (here). On any failure it prints the namespace's
 # events and writes events, pod descriptions and logs to $OUT. Uses the current kubectl context.
+# On kind (e2e.yml) the overlays are tools/e2e/kind/v1 and v2: smaller CPU requests.
 #
 # Environment: NAMESPACE (zero-downtime), DEPLOYMENT (zero-downtime-app), SELECTOR
 # (app.kubernetes.io/name=zero-downtime-app), OUT (e2e-out), MIN_REQUESTS (200),
@@ -15,11 +16,17 @@
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
-    sed -n '2,14p' "$0" >&2
+    echo "$0: expected FROM_OVERLAY TO_OVERLAY, got $# arguments (the header of $0 lists the settings)" >&2
     exit 2
 fi
 FROM=$1
 TO=$2
+for overlay in "$FROM" "$TO"; do
+    if [ ! -f "$overlay/kustomization.yaml" ]; then
+        echo "$0: $overlay: no kustomization.yaml there" >&2
+        exit 2
+    fi
+done
 NAMESPACE=${NAMESPACE:-zero-downtime}
 DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
 SELECTOR=${SELECTOR:-app.kubernetes.io/name=zero-downtime-app}
@@ -41,6 +48,7 @@ dump() {
     k get all --output wide >"$OUT/resources.txt" 2>&1 || true
     k get events --sort-by=.lastTimestamp >"$OUT/events.txt" 2>&1 || true
     k describe pods >"$OUT/pods.txt" 2>&1 || true
+    k describe horizontalpodautoscalers >"$OUT/hpa.txt" 2>&1 || true
     k logs --selector "$SELECTOR" --all-containers --prefix --tail=-1 >"$OUT/app.log" 2>&1 || true
     k logs job/loadgen >"$OUT/loadgen.log" 2>&1 || true
     cat "$OUT/events.txt"
@@ -53,6 +61,44 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
+
+# wait_until SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; fail after SECONDS.
+wait_until() {
+    local limit=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "still waiting for $what after $limit s"
+            return 1
+        fi
+        sleep 2
+    done
+}
+
+# pods_exist SELECTOR: at least one pod matches (kubectl wait fails at once when none does).
+pods_exist() {
+    [ -n "$(k get pods --selector "$1" --output name)" ]
+}
+
+# no_pods SELECTOR: no pod matches any more.
+no_pods() {
+    [ -z "$(k get pods --selector "$1" --output name)" ]
+}
+
+# start_loadgen: a fresh load generator Job, and its pod Ready. The previous Job (a re-run) is
+# deleted with its pods first (foreground), and the wait selects the new Job's pods by the
+# Job's uid, so it can neither match an old pod nor run before the new pod exists.
+start_loadgen() {
+    k delete job loadgen --ignore-not-found --cascade=foreground --wait=true --timeout=120s
+    wait_until 120 "the previous load generator's pods to go" no_pods job-name=loadgen
+    kubectl apply -k "$HERE"
+    local uid
+    uid=$(k get job loadgen --output 'jsonpath={.metadata.uid}')
+    local selector="batch.kubernetes.io/controller-uid=$uid"
+    wait_until 120 "the load generator's pod to be created" pods_exist "$selector"
+    k wait --for=condition=Ready pod --selector "$selector" --timeout=180s
+}
 
 terminating_pods() {
     k get pods --selector "$SELECTOR" --output json | "$PYTHON" -c '
@@ -70,9 +116,7 @@ kubectl apply -k "$FROM"
 k rollout status "deployment/$DEPLOYMENT" --timeout=300s
 
 log "start the load generator"
-k delete job loadgen --ignore-not-found --wait=true
-kubectl apply -k "$HERE"
-k wait --for=condition=Ready pod --selector job-name=loadgen --timeout=180s
+start_loadgen
 sleep "$WARMUP_SECONDS"
 
 log "roll out $TO"

@@ -10,18 +10,24 @@ kustomize's `NAME=*:TAG`). Unlike kustomize it edits in place with ruamel.yaml r
 comments and layout survive, it never adds an entry (an unknown NAME is refused), and it leaves
 the file untouched when nothing changes.
 
---no-downgrade refuses a tag that would move the overlay backwards; see tools.release.ancestry.
-Exit status: 0 set or already set, 2 refused (one line on stderr naming file, field or value).
+--no-downgrade keeps the overlay from moving backwards along the git history (see
+tools.release.ancestry): a tag whose commit is an ancestor of the current one (an older release,
+e.g. a re-run of an old workflow) leaves the file untouched and prints one notice line naming
+the file, the field and both commits; a tag that cannot be ordered (not a commit SHA, missing
+from the history, or diverged from the current one) is refused.
+Exit status: 0 set, already set, or an older release left alone (notice); 2 refused (one line on
+stderr naming file, field or value).
 """
 
 import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tools.imageref import DIGEST, REPOSITORY, TAG, ImageRef
 from tools.release import ReleaseError
-from tools.release.ancestry import check_forward
+from tools.release.ancestry import Order, order
 from tools.release.kustomization import Kustomization, set_scalar
 
 
@@ -52,15 +58,29 @@ def image_reference(entry) -> str:
     return str(ImageRef(repository, tag and str(tag), digest and str(digest)))
 
 
-def bump(overlay: Path, update: ImageUpdate, *, no_downgrade: bool = False) -> tuple[bool, str]:
-    """Apply the update; return (changed, the image reference the overlay now renders)."""
+class BumpResult(NamedTuple):
+    changed: bool
+    # The image reference the overlay renders after the call.
+    reference: str
+    # Set when --no-downgrade left an older release alone: the line to print.
+    notice: str | None = None
+
+
+def bump(overlay: Path, update: ImageUpdate, *, no_downgrade: bool = False) -> BumpResult:
+    """Apply the update; return whether the file changed and the reference it now renders."""
     update.validate()
     kustomization = Kustomization(Path(overlay))
     entry = kustomization.image_entry(update.name)
     current_tag = entry.get("newTag")
     if no_downgrade and current_tag is not None:
         field = f"{kustomization.path}: images[{update.name}].newTag"
-        check_forward(str(current_tag), update.tag, where=field, repo=kustomization.path.parent)
+        where = order(str(current_tag), update.tag, where=field, repo=kustomization.path.parent)
+        if where is Order.OLDER:
+            notice = (
+                f"{field}: current {current_tag} already descends from the offered {update.tag}: "
+                "an older release, left unchanged"
+            )
+            return BumpResult(False, image_reference(entry), notice)
 
     before = kustomization.dump()
     if update.new_name is not None:
@@ -74,7 +94,7 @@ def bump(overlay: Path, update: ImageUpdate, *, no_downgrade: bool = False) -> t
     changed = kustomization.dump() != before
     if changed:
         kustomization.save()
-    return changed, image_reference(entry)
+    return BumpResult(changed, image_reference(entry))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,7 +110,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-downgrade",
         action="store_true",
-        help="refuse unless the new tag's commit descends from the current tag's commit",
+        help="move only forward along the git history: an older commit is left alone (exit 0, "
+        "a notice), one that cannot be ordered is refused (exit 2)",
     )
     return parser.parse_args(argv)
 
@@ -99,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     update = ImageUpdate(args.image, args.tag, args.digest, args.new_name)
     try:
-        changed, reference = bump(args.overlay, update, no_downgrade=args.no_downgrade)
+        result = bump(args.overlay, update, no_downgrade=args.no_downgrade)
     except ReleaseError as error:
         print(f"zdt bump: {error}", file=sys.stderr)
         return 2
-    state = "set" if changed else "already set, unchanged"
-    print(f"{args.overlay}: {args.image} -> {reference} ({state})")
+    if result.notice:
+        print(f"zdt bump: notice: {result.notice}")
+        return 0
+    state = "set" if result.changed else "already set, unchanged"
+    print(f"{args.overlay}: {args.image} -> {result.reference} ({state})")
     return 0
