@@ -288,3 +288,27 @@ def test_rehearsals_running_at_once_never_share_a_pod_address():
     finally:
         first.close()
         second.close()
+
+
+def test_a_selector_switch_reaches_the_service_in_one_update():
+    """A Service's selector moving from the old pods to the new ones (a blue-green promotion)
+    changes every endpoint in one EndpointSlice update: never a moment with none."""
+
+    async def scenario():
+        timeline = Timeline(clock=asyncio.get_running_loop().time)
+        view = EndpointView(timeline, delay=1.0, jitter=0.9, rng=random.Random(5))
+        view.publish_all({"old-1": endpoint("old-1", "ready"), "old-2": endpoint("old-2", "ready")})
+        await asyncio.sleep(2)
+        view.publish_all(
+            {
+                "old-1": None,
+                "old-2": None,
+                "new-1": endpoint("new-1", "ready"),
+                "new-2": endpoint("new-2", "ready"),
+            }
+        )
+        await asyncio.sleep(2)
+        return view.history
+
+    history = run(scenario())
+    assert [pods for _, pods in history] == [("old-1", "old-2"), ("new-1", "new-2")]

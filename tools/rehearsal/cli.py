@@ -17,7 +17,9 @@ from tools.rehearsal.spec import Workload
 from tools.repo import ROOT
 from tools.servers import SERVERS
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+# 0: the rollout completed and no request failed; 1: requests failed (or the rollout did not
+# complete); 3: Argo Rollouts aborted the release and it cost no more than its exposure.
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # How pods run: server processes, or containers of the built image (zdt image build v1 v2).
 RUNTIMES = {"process": ProcessRuntime, **ENGINE_RUNTIMES}
 
@@ -207,4 +209,6 @@ def main(argv: list[str] | None = None) -> int:
         print("rehearsal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(report.last_line(summary))
-    return EXIT_OK if result.ok else EXIT_FAILED
+    if result.ok:
+        return EXIT_OK
+    return EXIT_ABORTED if result.aborted_as_designed else EXIT_FAILED

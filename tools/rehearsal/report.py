@@ -10,11 +10,16 @@ from pathlib import Path
 from tools.rehearsal.faults import CRASH, NODE_DRAIN, FaultReport
 from tools.rehearsal.load import RequestRecord
 from tools.rehearsal.run import Result
+from tools.rehearsal.spec import BlueGreen, Rollout
 from tools.rehearsal.timeline import PodEvent
 from tools.rehearsal.traces import cause, causes
 
 EMULATED = (
     "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"
+)
+EMULATED_ROLLOUTS = (
+    "emulated: Argo Rollouts controller (its analysis Jobs run for real), ReplicaSet controller,"
+    " kubelet (probes, preStop, signals), kube-proxy (Services)"
 )
 TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
 FIRST_FAILURES = 5  # failed requests the text summary traces
@@ -94,7 +99,7 @@ def summarize(result: Result) -> dict:
         "from_version": old_template.version,
         "to_version": template.version,
         "runtime": result.runtime,
-        "emulated": EMULATED,
+        "emulated": EMULATED_ROLLOUTS if result.target.rollout else EMULATED,
         "strategy": {
             "type": deployment.strategy_type,
             "replicas": deployment.replicas,
@@ -104,6 +109,7 @@ def summarize(result: Result) -> dict:
             "resolved_max_unavailable": fenceposts.max_unavailable,
             "minReadySeconds": deployment.min_ready_seconds,
             "progressDeadlineSeconds": deployment.progress_deadline_seconds,
+            "argo_rollouts": describe_rollout(result.target.rollout),
         },
         "termination": {
             "preStop": old_template.pre_stop.__dict__ if old_template.pre_stop else None,
@@ -136,8 +142,21 @@ def summarize(result: Result) -> dict:
             "started_s": result.rollout_started,
             "duration_s": duration,
             "lower_bound_s": result.lower_bound,
-            "waves": fenceposts.waves(deployment.replicas),
+            "waves": result.waves,
             "fastest_pod_startup_s": result.startup_seconds,
+            "aborted": result.aborted,
+            "analyses": [
+                {
+                    "template": run.template,
+                    "service": run.service,
+                    "passed": run.passed,
+                    "verdict": run.verdict,
+                    "seconds": run.seconds,
+                }
+                for run in result.analyses
+            ],
+            "new_version_exposure_s": result.new_version_exposure,
+            "failure_bound": result.failure_bound,
         },
         "service": {
             "no_endpoint": result.proxy_no_endpoint,
@@ -158,6 +177,28 @@ def fault_summary(fault: FaultReport, result: Result) -> dict:
     summary["failed_elsewhere"] = len(result.failed) - len(on_pod)
     summary["causes_on_its_pods"] = dict(Counter(cause(t.request, t.connection) for t in on_pod))
     return summary
+
+
+def describe_rollout(rollout: Rollout | None) -> str:
+    """An Argo Rollouts strategy in one phrase; "" for a Deployment."""
+    if rollout is None:
+        return ""
+    strategy = rollout.strategy
+    if isinstance(strategy, BlueGreen):
+        analysis = "pre-promotion analysis, " if strategy.pre_promotion_analysis else ""
+        return (
+            f"Argo Rollouts blue-green ({strategy.active_service} <- {strategy.preview_service},"
+            f" {analysis}scale-down delay {strategy.scale_down_delay:g}s):"
+        )
+    steps = []
+    for step in strategy.steps:
+        if step.weight is not None:
+            steps.append(f"{step.weight}%")
+        elif step.pause is not None:
+            steps.append(f"pause {step.pause:g}s")
+        else:
+            steps.append("analysis")
+    return f"Argo Rollouts canary ({', '.join(steps)}):"
 
 
 def describe_fault(fault: dict) -> str:
@@ -252,7 +293,7 @@ def text(summary: dict) -> str:
         f"== {summary['name']}: {summary['from']} -> {summary['to']} "
         f"({summary['runtime']} runtime) ==",
         f"  {summary['emulated']}",
-        f"  strategy      {strategy['type']} "
+        f"  strategy      {strategy['argo_rollouts'] or strategy['type']} "
         f"maxSurge {strategy['maxSurge']} -> {strategy['resolved_max_surge']}, "
         f"maxUnavailable {strategy['maxUnavailable']} -> {strategy['resolved_max_unavailable']} "
         f"({strategy['replicas']} replicas), minReadySeconds {strategy['minReadySeconds']:g}, "
@@ -272,6 +313,20 @@ def text(summary: dict) -> str:
         f"  latency       p50/p99 steady {ms(steady['p50_ms'])}/{ms(steady['p99_ms'])} ms, "
         f"during rollout {ms(during['p50_ms'])}/{ms(during['p99_ms'])} ms",
         f"  rollout       {timing}",
+        *(
+            f"  analysis      {a['template']} against {a['service']}: {a['verdict']}"
+            f" ({a['seconds']:.1f}s)"
+            for a in rollout["analyses"]
+        ),
+        *(
+            [
+                f"  aborted       {rollout['aborted']}: {summary['failed']} failed,"
+                f" bound {rollout['failure_bound']} (the load x the new version's share of the"
+                f" Service for {rollout['new_version_exposure_s']:.2f}s)"
+            ]
+            if rollout["aborted"]
+            else []
+        ),
         "  final pods    " + ", ".join(f"{n} x {v}" for v, n in summary["final_versions"].items()),
         "  pods          created  ready  termin.  SIGTERM  exited  restarts",
     ]

@@ -1,21 +1,24 @@
 """One rehearsal: bring up the "from" state, load it, apply the "to" state, watch every request."""
 
 import asyncio
+import math
 import random
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tools.rehearsal import faults
+from tools.rehearsal.analysis import AnalysisRun, run_analysis
 from tools.rehearsal.controller import DeploymentController
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.faults import FaultReport, Faults
 from tools.rehearsal.kubelet import Pod
 from tools.rehearsal.load import OK, LoadConfig, LoadProcess, RequestRecord
 from tools.rehearsal.network import AddressPool
+from tools.rehearsal.rollouts import RolloutController
 from tools.rehearsal.runtime import Runtime
-from tools.rehearsal.service import EndpointView, ServiceProxy
-from tools.rehearsal.spec import PodTemplate, Workload
+from tools.rehearsal.service import Endpoint, EndpointView, ServiceProxy
+from tools.rehearsal.spec import Analysis, PodTemplate, Workload
 from tools.rehearsal.timeline import Event, Timeline
 from tools.rehearsal.traces import FailureTrace, failure_traces
 from tools.repo import ROOT
@@ -96,6 +99,10 @@ class Result:
     proxy_backend_failed: int
     failure_traces: list[FailureTrace] = field(default_factory=list)
     faults: list[FaultReport] = field(default_factory=list)
+    aborted: str = ""  # why Argo Rollouts aborted the rollout; "" when it did not
+    analyses: list[AnalysisRun] = field(default_factory=list)
+    # (run seconds, pods a new connection could go to) in the users' Service.
+    view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -112,17 +119,79 @@ class Result:
 
     @property
     def lower_bound(self) -> float:
-        """Waves x (the fastest pod start-up seen in this run + minReadySeconds)."""
+        """Waves x (the fastest pod start-up seen in this run + minReadySeconds); for a
+        Rollout, one wave per weight step (blue-green: one), plus its pauses and the time its
+        analyses took."""
+        wave = self.startup_seconds + self.target.deployment.min_ready_seconds
+        if self.target.rollout is not None:
+            steps = getattr(self.target.rollout.strategy, "steps", ())
+            pauses = sum(step.pause for step in steps if step.pause and step.pause != math.inf)
+            return self.waves * wave + pauses + sum(run.seconds for run in self.analyses)
+        return self.waves * wave
+
+    @property
+    def waves(self) -> int:
+        """How many times the rollout waits for new pods to become available."""
         deployment = self.target.deployment
+        if self.target.rollout is not None:
+            steps = getattr(self.target.rollout.strategy, "steps", ())
+            return max(1, sum(step.weight is not None for step in steps))
         if deployment.strategy_type == "Recreate":
-            return self.startup_seconds + deployment.min_ready_seconds
-        waves = deployment.fenceposts.waves(deployment.replicas)
-        return waves * (self.startup_seconds + deployment.min_ready_seconds)
+            return 1
+        return deployment.fenceposts.waves(deployment.replicas)
+
+    @property
+    def new_version_exposure(self) -> float:
+        """Seconds x the new version's share of the users' Service's endpoints, from the start
+        of the rollout to the end of the run: how much of the traffic it could take."""
+        new = {
+            pod.name for pod in self.pods if pod.version == self.target.deployment.template.version
+        }
+        total = 0.0
+        spans = [*self.view_history, (self.settled, ())]
+        for (start, pods), (end, _) in zip(spans, spans[1:], strict=False):
+            start, end = max(start, self.rollout_started), min(end, self.settled)
+            if end > start and pods:
+                total += (end - start) * sum(pod in new for pod in pods) / len(pods)
+        return total
+
+    @property
+    def failure_bound(self) -> int:
+        """The most requests the new version could have failed: every request it could have
+        taken (the load times its exposure), plus three standard deviations of chance."""
+        expected = self.rate * self.new_version_exposure
+        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(expected) + 1)
+
+    @property
+    def aborted_as_designed(self) -> bool:
+        """Argo Rollouts stopped the release, and it cost no more than its exposure."""
+        return bool(self.aborted) and len(self.failed) <= self.failure_bound
 
     @property
     def ok(self) -> bool:
         slow_requests_answered = all(f.outcome in ("", OK) for f in self.faults)
         return not self.failed and self.rollout_completed is not None and slow_requests_answered
+
+
+@dataclass
+class EmulatedService:
+    """A Service as a view and a proxy; Argo Rollouts may narrow its selector to one
+    pod-template hash (None: every pod of the workload)."""
+
+    name: str
+    view: EndpointView
+    template_hash: str | None = None
+    proxy: ServiceProxy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proxy = ServiceProxy(self.view)
+
+    def endpoint(self, pod: Pod) -> Endpoint | None:
+        selected = self.template_hash in (None, pod.template.template_hash)
+        return pod.endpoint() if selected else None
+
+    def publish(self, pod: Pod) -> None:
+        self.view.publish(pod.name, self.endpoint(pod))
 
 
 class Rehearsal:
@@ -139,16 +208,46 @@ class Rehearsal:
         self.source, self.target, self.runtime, self.options = source, target, runtime, options
         self.timeline = Timeline(print if options.progress else None)
         self.rng = random.Random(options.seed)
-        self.view = EndpointView(
-            self.timeline, options.propagation_delay, options.propagation_jitter, self.rng
-        )
-        self.proxy = ServiceProxy(self.view)
+        if (source.rollout is None) != (target.rollout is None):
+            raise RehearsalError(
+                f"{source.source} and {target.source}: one renders a Rollout, the other not"
+            )
+        # The Services: the users' one, and with a Rollout every one it manages.
+        names = [target.service.name] + [
+            service.name for service in target.services if target.rollout is not None
+        ]
+        self.services = {
+            name: EmulatedService(
+                name,
+                EndpointView(
+                    self.timeline,
+                    options.propagation_delay,
+                    options.propagation_jitter,
+                    self.rng,
+                    name=f"service {name}" if name != target.service.name else "service",
+                ),
+            )
+            for name in dict.fromkeys(names)
+        }
+        users = self.services[target.service.name]
+        self.view, self.proxy = users.view, users.proxy
+        self.analysis_runs: list[AnalysisRun] = []
         self.addresses = AddressPool(options.pod_network)
         self.log_dir = options.out_dir / f"{options.name}-pods"
         # Only this run's pods: logs of an earlier run with the same name would mislead.
         shutil.rmtree(self.log_dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True)
-        self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
+        if target.rollout is None:
+            self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
+        else:
+            self.controller = RolloutController(
+                self.timeline,
+                self.make_pod,
+                self.rng,
+                rollout=target.rollout,
+                route=self.route,
+                analyse=self.analyse,
+            )
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
         address = self.addresses.allocate(template.container_port)
@@ -157,8 +256,39 @@ class Rehearsal:
         )
 
     def pod_changed(self, pod: Pod) -> None:
-        self.view.publish(pod.name, pod.endpoint())
+        for service in self.services.values():
+            service.publish(pod)
         self.controller.wake.set()
+
+    def route(self, name: str, template_hash: str) -> None:
+        """Argo Rollouts sets a managed Service's selector to one pod-template hash."""
+        service = self.services[name]
+        if service.template_hash != template_hash:
+            service.template_hash = template_hash
+            self.timeline.record(
+                f"service {name}", "selector", f"pod-template hash {template_hash}"
+            )
+            # One EndpointSlice update: every endpoint changes at once.
+            service.view.publish_all(
+                {pod.name: service.endpoint(pod) for pod in self.controller.pods()}
+            )
+
+    async def analyse(self, analysis: Analysis, service: str) -> bool:
+        addresses = {
+            name: f"{emulated.proxy.host}:{emulated.proxy.port}"
+            for name, emulated in self.services.items()
+        }
+        runs = await run_analysis(
+            analysis,
+            addresses,
+            self.target.deployment.template.version,
+            self.log_dir,
+            number=len(self.analysis_runs) + 1,
+        )
+        self.analysis_runs += runs
+        for run in runs:
+            self.timeline.record("rollout", f"analysis {run.template}", run.verdict)
+        return all(run.passed for run in runs)
 
     def say(self, message: str) -> None:
         self.timeline.record("rehearsal", message)
@@ -192,9 +322,15 @@ class Rehearsal:
             f"{self.timeline.now():7.2f}s  load: {load.ok} ok, {load.failed} failed | pods: {pods}"
         )
 
+    def unreachable(self, pods: list[Pod]) -> bool:
+        return all(pod.gone or not self.proxy.reachable(pod.name) for pod in pods)
+
     def old_pods_settled(self) -> bool:
         """Every old pod, and any other pod being deleted (a fault), can no longer receive a
-        request (or, with --wait-for-exit, is gone)."""
+        request (or, with --wait-for-exit, is gone). Argo Rollouts keeps old pods up after a
+        blue-green switch (scaleDownDelaySeconds): there, out of the users' Service is enough."""
+        if isinstance(self.controller, RolloutController) and not self.options.wait_for_exit:
+            return self.unreachable(self.controller.old_pods())
         old = {pod.name for rs in self.controller.old for pod in rs.pods}
         for pod in self.controller.pods():
             if pod.gone or not (pod.terminating or pod.name in old):
@@ -218,7 +354,8 @@ class Rehearsal:
     async def run(self) -> Result:
         options = self.options
         deployment = self.source.deployment
-        await self.proxy.start()
+        for service in self.services.values():
+            await service.proxy.start()
         self.say(
             f"Service {self.target.service.name}:{self.target.service.port} emulated at "
             f"{self.proxy.host}:{self.proxy.port}, propagation delay "
@@ -290,6 +427,13 @@ class Rehearsal:
                     "old pods to stop",
                     load,
                 )
+            elif getattr(self.controller, "aborted", False):
+                await self.wait_for(
+                    lambda: self.unreachable(self.controller.new.pods),
+                    max(1.0, options.time_limit - self.timeline.now()),
+                    "the aborted version to leave the Service",
+                    load,
+                )
             settled = self.timeline.now()
             await asyncio.sleep(options.tail_seconds)
             records = await load.stop()
@@ -335,6 +479,9 @@ class Rehearsal:
             proxy_no_endpoint=self.proxy.no_endpoint,
             proxy_backend_failed=sum(self.proxy.backend_failed.values()),
             faults=fault_reports,
+            aborted=getattr(self.controller, "abort_reason", ""),
+            analyses=self.analysis_runs,
+            view_history=list(self.view.history),
             failure_traces=failure_traces(
                 [r for r in records if not r.ok],
                 self.proxy.traces,
@@ -350,5 +497,6 @@ class Rehearsal:
             *(pod.force_stop() for pod in self.controller.pods()), return_exceptions=True
         )
         await self.runtime.cleanup()
-        await self.proxy.stop()
+        for service in self.services.values():
+            await service.proxy.stop()
         self.addresses.close()

@@ -21,7 +21,7 @@ from tools.rehearsal import probes
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.spec import Probe, Workload
 from tools.repo import ROOT
-from tools.servers import server_module
+from tools.servers import SERVERS, server_module
 
 PR_SET_PDEATHSIG = 1
 
@@ -156,14 +156,25 @@ class ProcessRuntime(Runtime):
 
     name = "process"
 
+    def module_for(self, command: tuple[str, ...], args: tuple[str, ...]) -> str | None:
+        """The module a container runs: the runtime's server, or one the manifest names as
+        `python -m MODULE` among the servers (a fixture release); None for anything else."""
+        argv = (*command, *args)
+        if not argv:
+            return self.module
+        if len(argv) == 3 and argv[0] in ("python", "python3") and argv[1] == "-m":
+            return argv[2] if argv[2] in SERVERS.values() else None
+        return None
+
     def check(self, workloads: list[Workload]) -> None:
-        # A process runs the server module itself; resources.limits are not enforced either.
+        # A process runs a server module itself; resources.limits are not enforced.
         for workload in workloads:
             template = workload.deployment.template
-            if template.command or template.args:
+            if self.module_for(template.command, template.args) is None:
                 raise RehearsalError(
-                    f"{workload.source}: the container sets command/args, which only"
-                    " --runtime podman or docker runs"
+                    f"{workload.source}: the container's command/args are not `python -m` one"
+                    f" of {', '.join(SERVERS.values())}: only --runtime podman or docker runs"
+                    " them"
                 )
 
     def __init__(self, server: str = "app", python: str = sys.executable) -> None:
@@ -194,7 +205,7 @@ class ProcessRuntime(Runtime):
             process = await asyncio.create_subprocess_exec(
                 self.python,
                 "-m",
-                self.module,
+                self.module_for(launch.command, launch.args),
                 env=env,
                 cwd=ROOT,
                 stdin=asyncio.subprocess.DEVNULL,

@@ -38,8 +38,16 @@ class Endpoint:
 class EndpointView:
     """kube-proxy's view of the Service's endpoints, always one propagation delay behind."""
 
-    def __init__(self, timeline: Timeline, delay: float, jitter: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        delay: float,
+        jitter: float,
+        rng: random.Random,
+        name: str = "service",
+    ) -> None:
         self.timeline = timeline
+        self.name = name  # the source of its events
         self.delay = delay
         self.jitter = jitter
         self.rng = rng
@@ -50,24 +58,42 @@ class EndpointView:
         self.pending: dict[str, deque[Endpoint | None]] = defaultdict(deque)
         self.ready: list[Endpoint] = []
         self.fallback: list[Endpoint] = []
+        # (run seconds, pods a new connection may go to): every change of what the proxy sees.
+        self.history: list[tuple[float, tuple[str, ...]]] = []
 
     def publish(self, pod: str, endpoint: Endpoint | None) -> None:
         """The EndpointSlice changed now; the proxy learns it after the propagation delay."""
-        if self.published.get(pod, None) == endpoint and pod in self.published:
+        self.publish_all({pod: endpoint})
+
+    def publish_all(self, changes: dict[str, Endpoint | None]) -> None:
+        """Changes made by one EndpointSlice update (a Service's selector moving to other
+        pods changes many endpoints at once): they reach the proxy together, after one
+        propagation delay, never one without the others."""
+        changes = {
+            pod: endpoint
+            for pod, endpoint in changes.items()
+            if pod not in self.published or self.published[pod] != endpoint
+        }
+        if not changes:
             return
-        self.published[pod] = endpoint
+        self.published.update(changes)
         loop = asyncio.get_running_loop()
         delay = max(0.0, self.delay + self.rng.uniform(-self.jitter, self.jitter))
         # Updates for one endpoint arrive in order: never before the previous one, and, as
         # timers due at the same moment may fire in any order, each timer applies the oldest
-        # pending update rather than its own.
-        apply_at = max(loop.time() + delay, self.last_apply.get(pod, 0.0))
-        self.last_apply[pod] = apply_at
-        self.pending[pod].append(endpoint)
-        loop.call_at(apply_at, self._apply_next, pod)
+        # pending update of its endpoints rather than its own.
+        apply_at = max([loop.time() + delay, *(self.last_apply.get(pod, 0.0) for pod in changes)])
+        for pod, endpoint in changes.items():
+            self.last_apply[pod] = apply_at
+            self.pending[pod].append(endpoint)
+        loop.call_at(apply_at, self._apply_next, list(changes))
 
-    def _apply_next(self, pod: str) -> None:
-        self._apply(pod, self.pending[pod].popleft())
+    def _apply_next(self, pods: list[str]) -> None:
+        for pod in pods:
+            self._apply(pod, self.pending[pod].popleft())
+        routable = tuple(e.pod for e in (self.ready or self.fallback))
+        if not self.history or self.history[-1][1] != routable:
+            self.history.append((self.timeline.now(), routable))
 
     def _apply(self, pod: str, endpoint: Endpoint | None) -> None:
         previous = self.current.get(pod)
@@ -80,7 +106,7 @@ class EndpointView:
         before = previous.describe() if previous else "absent"
         after = endpoint.describe() if endpoint else "removed"
         if before != after:
-            self.timeline.record("service", "view", f"{pod}: {before} -> {after}")
+            self.timeline.record(self.name, "view", f"{pod}: {before} -> {after}")
 
     def pick(self) -> Endpoint | None:
         if self.ready:

@@ -10,22 +10,38 @@ from pathlib import Path
 import yaml
 
 from tools.kustomize import find, render
+from tools.repo import ROOT
 
 CONTAINER = "/spec/template/spec/containers/0"
 
 
-def write(overlay: str | Path, ops: list[dict], directory: str | Path) -> Path:
-    """Write `directory`/kustomization.yaml: `overlay` with the JSON6902 `ops` on its Deployment."""
+def write(
+    overlay: str | Path,
+    ops: list[dict],
+    directory: str | Path,
+    components: list[str] = (),
+    rollout_ops: list[dict] = (),
+) -> Path:
+    """Write `directory`/kustomization.yaml: `overlay` with the JSON6902 `ops` on its Deployment,
+    the named components of components/ switched on (as the one line in an overlay does) and
+    `rollout_ops` on the Rollout they bring."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    patches = [
+        {"target": {"kind": kind}, "patch": yaml.safe_dump(list(patch))}
+        for kind, patch in (("Deployment", ops), ("Rollout", rollout_ops))
+        if patch
+    ]
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         # kustomize refuses absolute paths to other kustomizations.
         "resources": [os.path.relpath(Path(overlay).resolve(), directory.resolve())],
-        "patches": [{"target": {"kind": "Deployment"}, "patch": yaml.safe_dump(ops)}]
-        if ops
-        else [],
+        "components": [
+            os.path.relpath((ROOT / "components" / name).resolve(), directory.resolve())
+            for name in components
+        ],
+        "patches": patches,
     }
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return directory
@@ -92,3 +108,12 @@ def memory_hog(megabytes: int) -> list[dict]:
         "import runpy; runpy.run_module('app', run_name='__main__')"
     )
     return [put(f"{CONTAINER}/command", ["python", "-c", code])]
+
+
+def broken_release(fail_fraction: float = 1.0) -> list[dict]:
+    """A release that is ready and healthy but answers /status with 500: all of its requests,
+    or the given fraction (tools/fixtures/broken; process runtime)."""
+    return [
+        put(f"{CONTAINER}/command", ["python", "-m", "tools.fixtures.broken"]),
+        put(f"{CONTAINER}/env/-", {"name": "FAIL_FRACTION", "value": f"{fail_fraction:g}"}),
+    ]
