@@ -160,22 +160,35 @@ def make_runtime(name: str, server: str) -> Runtime:
     return RUNTIMES[name](server)
 
 
-async def run_until_stopped(rehearsal: Rehearsal) -> Result:
-    """SIGTERM stops the run like Ctrl-C: cancelled, it still tears every pod down (containers
-    would otherwise outlive it)."""
+async def run_until_stopped(*rehearsals: Rehearsal) -> Result | list[Result]:
+    """Run the rehearsals (at the same time when there are several). SIGTERM stops them like
+    Ctrl-C: cancelled, each still tears every pod down (containers would otherwise outlive it)."""
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     try:
-        return await rehearsal.run()
+        results = await asyncio.gather(*(rehearsal.run() for rehearsal in rehearsals))
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+    return results[0] if len(rehearsals) == 1 else results
 
 
 def rehearse_and_report(
-    source: Workload, target: Workload, runtime: Runtime, options: Options, plot: bool = True
+    source: Workload,
+    target: Workload,
+    runtime: Runtime,
+    options: Options,
+    plot: bool = True,
+    show: bool = True,
 ) -> tuple[Result, dict]:
-    """Run one rehearsal, print its summary, write <name>.json (and <name>.png)."""
+    """Run one rehearsal, print its summary (unless not `show`), write <name>.json (and
+    <name>.png)."""
     result = asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
+    return result, write_report(result, plot, show)
+
+
+def write_report(result: Result, plot: bool = True, show: bool = True) -> dict:
+    """Write <name>.json, <name>-requests.csv (and <name>.png); print the summary."""
+    options = result.options
     summary = report.summarize(result)
     outputs = [
         options.out_dir / f"{options.name}.json",
@@ -187,9 +200,10 @@ def rehearse_and_report(
         from tools.rehearsal.plot import draw
 
         outputs.append(draw(result, options.out_dir / f"{options.name}.png"))
-    print(report.text(summary))
-    print("  output        " + ", ".join(str(path) for path in outputs))
-    return result, summary
+    if show:
+        print(report.text(summary))
+        print("  output        " + ", ".join(str(path) for path in outputs))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

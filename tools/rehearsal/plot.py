@@ -115,3 +115,39 @@ def draw(result: Result, path: Path) -> Path:
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def draw_releases(rows: list[tuple[str, Result]], path: Path) -> Path:
+    """One release strategy above the other: answered requests per second per version, and
+    the failed ones, for each rehearsal."""
+    figure, axes = plt.subplots(len(rows), 1, figsize=(11, 2.2 * len(rows)), sharex=False)
+    for axis, (label, result) in zip(axes, rows, strict=True):
+        series = per_second(result.records)
+        start = int(result.rollout_started)
+        for version, counts in series["ok_by_version"].items():
+            seconds = [second - start for second in counts]
+            axis.plot(seconds, list(counts.values()), drawstyle="steps-post", label=version or "?")
+        failed: dict[int, int] = {}
+        for counts in series["failed_by_kind"].values():
+            for second, count in counts.items():
+                failed[second - start] = failed.get(second - start, 0) + count
+        if failed:
+            axis.bar(list(failed), list(failed.values()), width=1, align="edge", color="#d62728",
+                     label="failed")  # fmt: skip
+        axis.axvline(0, color="k", linestyle="--", linewidth=0.8)
+        outcome = "aborted: " + result.aborted if result.aborted else (
+            "complete" if result.rollout_completed is not None else result.rollout_failed
+        )  # fmt: skip
+        axis.set_title(
+            f"{label}: {len(result.records)} requests, {len(result.failed)} failed ({outcome})",
+            fontsize=9,
+            loc="left",
+        )
+        axis.set_ylabel("per second", fontsize=8)
+        axis.legend(loc="upper right", fontsize=7)
+    axes[-1].set_xlabel("seconds from the start of the release (dashed)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
