@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import crd
 from tools.kustomize import find, render
 from tools.repo import ROOT
+from tools.validate import crd
+from tools.validate.overlays import load_variants
 
 # The supported range, oldest first: one directory of CRDs per end (tests/data/*/README.md).
-SUPPORTED = {"3.3.0": crd.DATA / "argocd-v3.3.0", "3.5.1": crd.DATA / "argocd"}
+DATA = ROOT / "tests" / "data"
+SUPPORTED = {"3.3.0": DATA / "argocd-v3.3.0", "3.5.1": DATA / "argocd"}
 OLDEST, NEWEST = SUPPORTED
 
 
@@ -80,11 +82,11 @@ def test_the_oldest_release_rejects_a_field_only_the_newest_knows():
 
 
 def test_a_cluster_resource_restricted_by_name_needs_3_3_or_newer():
-    # The project limits the one cluster-scoped kind it allows to one name. That field exists
+    # The project limits each cluster-scoped kind it allows to one name. That field exists
     # from 3.3.0 on (older Argo CD does not know it), so at both ends of the range, with the same
     # meaning: a glob on the resource name, all names when empty.
-    (entry,) = PROJECT["spec"]["clusterResourceWhitelist"]
-    assert "name" in entry
+    for entry in PROJECT["spec"]["clusterResourceWhitelist"]:
+        assert "name" in entry
     for release in SUPPORTED:
         spec = VALIDATORS[release, "AppProject"].schema["properties"]["spec"]
         name = spec["properties"]["clusterResourceWhitelist"]["items"]["properties"]["name"]
@@ -94,6 +96,8 @@ def test_a_cluster_resource_restricted_by_name_needs_3_3_or_newer():
 
 
 RENDERED = render(ROOT / APPLICATION["spec"]["source"]["path"])
+# Each overlay with each opt-in component of components/ switched on, by component.
+VARIANTS = load_variants()
 
 
 def test_application_tracks_an_overlay_on_main_that_renders():
@@ -158,9 +162,33 @@ def test_destination_is_the_namespace_the_overlay_renders():
     assert namespaces == {APPLICATION["spec"]["destination"]["namespace"]}
 
 
+def union(overlay: str) -> list[dict]:
+    """What the overlay renders alone and with each opt-in component switched on."""
+    renders = [v for vs in VARIANTS.values() for v in vs if v.name.startswith(overlay + "+")]
+    return render(ROOT / overlay) + [r for v in renders for r in v.resources]
+
+
 @pytest.mark.parametrize("overlay", ["overlays/v1", "overlays/v2"])
 def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
-    assert project_problems(PROJECT, render(ROOT / overlay)) == []
+    # With any one component switched on (the one line in the overlay), Argo CD may sync all of
+    # it without a change to the project; and the project allows nothing that no render has.
+    assert project_problems(PROJECT, union(overlay)) == []
+    for variants in VARIANTS.values():
+        (variant,) = [v for v in variants if v.name.startswith(overlay + "+")]
+        assert [p for p in project_problems(PROJECT, variant.resources) if "not allowed" in p] == []
+
+
+@pytest.mark.parametrize(
+    "group, kind",
+    [("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate"), ("", "ConfigMap")],
+)
+def test_a_rollout_component_needs_its_kinds_in_the_project(group, kind):
+    narrow = copy.deepcopy(PROJECT)
+    entries = narrow["spec"]["namespaceResourceWhitelist"]
+    entries.remove({"group": group, "kind": kind})
+    assert project_problems(narrow, union("overlays/v2")) == [
+        f"{(group, kind)} is rendered but not allowed"
+    ]
 
 
 def test_the_project_check_catches_a_missing_or_a_spare_kind():
@@ -172,6 +200,7 @@ def test_the_project_check_catches_a_missing_or_a_spare_kind():
     wide["spec"]["clusterResourceWhitelist"].append({"group": "*", "kind": "*"})
     for broken in (missing, spare, wide):
         assert project_problems(broken, RENDERED)
+        assert project_problems(broken, union("overlays/v2"))
 
 
 def test_project_allows_only_its_own_namespace_cluster_wide():
@@ -180,9 +209,13 @@ def test_project_allows_only_its_own_namespace_cluster_wide():
     assert [e for e in entries if e["kind"] == "Namespace"] == [
         {"group": "", "kind": "Namespace", "name": namespace}
     ]
-    # Anything else cluster-wide names one rendered resource (project_problems checks it): none
-    # unless an overlay enables components/verify-signatures (docs/release.md).
+    # Anything else cluster-wide names one rendered resource (project_problems checks it): the
+    # policy of components/verify-signatures (docs/release.md), and nothing else.
     assert all(e.get("name") for e in entries)
+    (policy,) = find(union("overlays/v2"), "ImageValidatingPolicy")
+    assert [e for e in entries if e["kind"] != "Namespace"] == [
+        {"group": "policies.kyverno.io", "kind": policy["kind"], "name": policy["metadata"]["name"]}
+    ]
     assert "CreateNamespace=true" in APPLICATION["spec"]["syncPolicy"]["syncOptions"]
 
 
@@ -197,12 +230,32 @@ def test_sync_leaves_the_replica_count_to_the_hpa():
     (deployment,) = find(RENDERED, "Deployment")
     (hpa,) = find(RENDERED, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    # With a rollout component the HPA scales the Rollout, and Argo Rollouts the Deployment.
+    rollouts = {
+        r["metadata"]["name"]
+        for variants in VARIANTS.values()
+        for variant in variants
+        for r in find(variant.resources, "Rollout")
+    }
+    (rollout,) = rollouts
+    for variants in VARIANTS.values():
+        for variant in variants:
+            if find(variant.resources, "Rollout"):
+                (hpa,) = find(variant.resources, "HorizontalPodAutoscaler")
+                assert hpa["spec"]["scaleTargetRef"]["kind"] == "Rollout"
+                assert hpa["spec"]["scaleTargetRef"]["name"] == rollout
     assert APPLICATION["spec"]["ignoreDifferences"] == [
         {
             "group": "apps",
             "kind": "Deployment",
             "name": deployment["metadata"]["name"],
             "jsonPointers": ["/spec/replicas"],
-        }
+        },
+        {
+            "group": "argoproj.io",
+            "kind": "Rollout",
+            "name": rollout,
+            "jsonPointers": ["/spec/replicas"],
+        },
     ]
     assert "RespectIgnoreDifferences=true" in APPLICATION["spec"]["syncPolicy"]["syncOptions"]

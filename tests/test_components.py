@@ -17,14 +17,14 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from tests import crd
 from tests.test_argocd import PROJECT, project_problems
 from tools.kustomize import find, render
 from tools.repo import ROOT
+from tools.validate import crd
 
 COMPONENT = ROOT / "components" / "verify-signatures"
 POLICY = yaml.safe_load((COMPONENT / "imagevalidatingpolicy.yaml").read_text())
-KYVERNO_CRD = crd.DATA / "kyverno" / "imagevalidatingpolicies-crd.yaml"
+KYVERNO_CRD = crd.CRDS / "kyverno" / "imagevalidatingpolicies-crd.yaml"
 SCHEMA = crd.validator(KYVERNO_CRD, POLICY["apiVersion"].rpartition("/")[2])
 # The line docs/release.md gives for an overlay's kustomization.yaml.
 ENABLE = "components: [../../components/verify-signatures]"
@@ -117,7 +117,7 @@ def test_the_documented_line_adds_the_policy_and_nothing_else(enabled):
     assert crd.errors(SCHEMA, policy) == []
 
 
-# The entry docs/release.md tells to add to argocd/project.yaml with the component.
+# The entry argocd/project.yaml has for the component, and docs/release.md shows.
 PROJECT_ENTRY = {
     "group": "policies.kyverno.io",
     "kind": "ImageValidatingPolicy",
@@ -125,19 +125,23 @@ PROJECT_ENTRY = {
 }
 
 
-def test_the_documented_project_entry_lets_argo_cd_sync_the_policy(enabled):
+def refusals(project: dict, resources: list[dict]) -> list[str]:
+    """What Argo CD would refuse to sync (tests/test_argocd.py checks nothing spare is allowed)."""
+    return [p for p in project_problems(project, resources) if p.endswith("not allowed")]
+
+
+def test_the_project_entry_lets_argo_cd_sync_the_policy(enabled):
     doc = DOC.read_text()
     for key, value in PROJECT_ENTRY.items():
         assert f"{key}: {value}" in doc
     _, with_policy = enabled
+    # The project has the entry, so switching the component on needs no change there...
+    assert PROJECT_ENTRY in PROJECT["spec"]["clusterResourceWhitelist"]
+    assert refusals(PROJECT, with_policy) == []
+    # ...without it the project refuses the cluster-scoped policy.
     project = copy.deepcopy(PROJECT)
-    # Without it the project refuses the cluster-scoped policy...
-    assert project_problems(project, with_policy) == [
-        "cluster-scoped ImageValidatingPolicy is not allowed"
-    ]
-    # ...with it, everything the overlay renders is allowed, and nothing more.
-    project["spec"]["clusterResourceWhitelist"].append(PROJECT_ENTRY)
-    assert project_problems(project, with_policy) == []
+    project["spec"]["clusterResourceWhitelist"].remove(PROJECT_ENTRY)
+    assert refusals(project, with_policy) == ["cluster-scoped ImageValidatingPolicy is not allowed"]
 
 
 def matches(policy: dict, image: str) -> bool:

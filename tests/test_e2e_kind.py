@@ -42,7 +42,7 @@ def app(resources: list[dict]) -> tuple[dict, dict, dict]:
 
 
 def loadgen_millicores() -> int:
-    job = yaml.safe_load((E2E / "job.yaml").read_text())
+    job = yaml.safe_load((ROOT / "tools" / "e2e-job" / "job.yaml").read_text())
     (container,) = job["spec"]["template"]["spec"]["containers"]
     return millicores(container["resources"]["requests"]["cpu"])
 

@@ -179,8 +179,17 @@ def summary_log(tmp_path: Path, **fields) -> str:
         ({"failures": 1, "non_2xx": {"502": 1}}, [], 1),
         ({}, ["--expect-version", "v3"], 1),
         ({}, ["--min-requests", "501"], 1),
+        ({"versions": {"v1": 500}}, ["--expect-version", "v1", "--only"], 0),
+        ({}, ["--expect-version", "v1", "--only"], 1),
     ],
-    ids=["pass", "one failure", "version never seen", "too few requests"],
+    ids=[
+        "pass",
+        "one failure",
+        "version never seen",
+        "too few requests",
+        "only the old version",
+        "another version answered",
+    ],
 )
 def test_check_verdicts(tmp_path, fields, args, status):
     assert check_load([summary_log(tmp_path, **fields), *args]) == status
@@ -192,7 +201,7 @@ def test_check_without_a_summary_is_an_error(tmp_path, capsys):
 
 
 def test_the_job_ships_this_very_script_and_targets_the_service():
-    resources = render(ROOT / "tools" / "e2e")
+    resources = render(ROOT / "tools" / "e2e-job")
     (config_map,) = find(resources, "ConfigMap")
     (job,) = find(resources, "Job")
     assert config_map["data"]["loadgen.py"] == LOADGEN.read_text()

@@ -86,7 +86,7 @@ command, objects = positional[0], positional[1:]
 if command == "create":
     print("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: zero-downtime")
 elif command == "apply":
-    if options.get("-k", "").rstrip("/").endswith("tools/e2e"):
+    if options.get("-k", "").rstrip("/").endswith("tools/e2e/../e2e-job"):
         state["uids"] += 1
         state["jobs"]["loadgen"] = {"uid": "uid-%d" % state["uids"], "calls": 0}
 elif command == "delete" and objects == ["job", "loadgen"]:
@@ -122,7 +122,7 @@ finish()
 
 # The lines run.sh had before: apply, then wait on any pod named by the Job, at once.
 OLD_START = """k delete job loadgen --ignore-not-found --wait=true
-kubectl apply -k "$HERE"
+kubectl apply -k "$HERE/../e2e-job"
 k wait --for=condition=Ready pod --selector job-name=loadgen --timeout=180s
 """
 

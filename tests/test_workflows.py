@@ -19,6 +19,7 @@ import yaml
 
 from tests import gitrepo
 from tools.repo import ROOT
+from tools.validate import crd
 
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOW_DIR.glob("*.yml"))
@@ -645,8 +646,12 @@ def test_the_signing_check_catches_a_gap(change):
     assert signing_problems(broken)
 
 
+def test_e2e_has_the_rolling_update_and_the_blue_green_abort():
+    assert sorted(WORKFLOWS["e2e"]["jobs"]) == ["blue-green-abort", "rollout"]
+
+
 def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
-    (job,) = WORKFLOWS["e2e"]["jobs"].values()
+    job = WORKFLOWS["e2e"]["jobs"]["rollout"]
     (kind,) = steps(job, "helm/kind-action")
     assert kind["with"]["registry"] is True
     runs = " ".join(s.get("run", "") for s in job["steps"])
@@ -665,3 +670,39 @@ def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
     loadgen = yaml.safe_load((ROOT / "tools" / "e2e" / "kustomization.yaml").read_text())
     (runtime,) = loadgen["images"]
     assert f"zdt bump tools/e2e --image {runtime['name']}" in runs
+
+
+def test_e2e_aborts_a_broken_release_under_argo_rollouts_on_kind():
+    job = WORKFLOWS["e2e"]["jobs"]["blue-green-abort"]
+    (kind,) = steps(job, "helm/kind-action")
+    assert kind["with"]["registry"] is True
+    # Argo Rollouts pinned to the release whose CRDs zdt validate checks against.
+    release = job["env"]["ARGO_ROLLOUTS_VERSION"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", release)
+    assert f"Argo Rollouts {release}" == crd.ARGO_ROLLOUTS
+    readme = (crd.CRDS / "argo-rollouts" / "README.md").read_text()
+    assert f"tag {release}" in readme
+    install = step_named(job, "Install Argo Rollouts")["run"]
+    assert (
+        "https://github.com/argoproj/argo-rollouts/releases/download/"
+        "$ARGO_ROLLOUTS_VERSION/install.yaml" in install
+    )
+    controller = index_of(job, running("deployment/argo-rollouts"))
+    metrics = index_of(job, running("kubectl apply -k tools/e2e/metrics-server/"))
+    images = index_of(job, running(f"zdt bump tools/e2e --image {LOADGEN_RUNTIME}"))
+    abort = index_of(
+        job, running("tools/e2e/rollout.sh tools/e2e-rollout/v1 tools/e2e-rollout/v2-broken")
+    )
+    hpa = index_of(job, running("--for=condition=ScalingActive"))
+    assert None not in (controller, metrics, images, abort, hpa)
+    assert max(controller, metrics, images) < abort < hpa
+    # The load generator must see v1 alone: the version the abort leaves serving.
+    assert job["steps"][abort]["env"]["EXPECT_VERSION"] == "v1"
+    assert (ROOT / "tools" / "e2e" / "rollout.sh").stat().st_mode & 0o111
+    (upload,) = steps(job, "actions/upload-artifact")
+    assert upload["if"] == "failure()"
+
+
+LOADGEN_RUNTIME = yaml.safe_load((ROOT / "tools" / "e2e" / "kustomization.yaml").read_text())[
+    "images"
+][0]["name"]

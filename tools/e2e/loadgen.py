@@ -1,6 +1,6 @@
 """HTTP load generator that counts every failed request. Standard library only.
 
-Runs in the cluster as a Job (tools/e2e/job.yaml ships this file in a ConfigMap), or anywhere:
+Runs in the cluster as a Job (tools/e2e-job/ mounts this file from a ConfigMap), or anywhere:
 
     python loadgen.py --url http://zero-downtime-app/status --stop-file /run/loadgen/stop
 

@@ -3,7 +3,7 @@
 #
 #   tools/e2e/run.sh FROM_OVERLAY TO_OVERLAY     e.g. tools/e2e/run.sh overlays/v1 overlays/v2
 #
-# Deploys FROM, waits for the rollout, starts the in-cluster load generator (job.yaml here),
+# Deploys FROM, waits for the rollout, starts the in-cluster load generator (../e2e-job/),
 # applies TO, waits for `kubectl rollout status` and until no pod is terminating, stops the load
 # and judges its summary with check_load.py (here). On any failure it prints the namespace's
 # events and writes events, pod descriptions and logs to $OUT. Uses the current kubectl context.
@@ -40,20 +40,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 mkdir -p "$OUT"
 
-k() { kubectl --namespace "$NAMESPACE" "$@"; }
-log() { printf '%s e2e: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
 
-dump() {
-    log "failed; state of namespace $NAMESPACE in $OUT/"
-    k get all --output wide >"$OUT/resources.txt" 2>&1 || true
-    k get events --sort-by=.lastTimestamp >"$OUT/events.txt" 2>&1 || true
-    k describe pods >"$OUT/pods.txt" 2>&1 || true
-    k describe horizontalpodautoscalers >"$OUT/hpa.txt" 2>&1 || true
-    k logs --selector "$SELECTOR" --all-containers --prefix --tail=-1 >"$OUT/app.log" 2>&1 || true
-    k logs job/loadgen >"$OUT/loadgen.log" 2>&1 || true
-    cat "$OUT/events.txt"
-    tail -n 30 "$OUT/loadgen.log"
-}
 on_exit() {
     local status=$?
     if [ "$status" -ne 0 ]; then
@@ -62,54 +51,7 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# wait_until SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; fail after SECONDS.
-wait_until() {
-    local limit=$1 what=$2
-    shift 2
-    local deadline=$((SECONDS + limit))
-    until "$@"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            log "still waiting for $what after $limit s"
-            return 1
-        fi
-        sleep 2
-    done
-}
-
-# pods_exist SELECTOR: at least one pod matches (kubectl wait fails at once when none does).
-pods_exist() {
-    [ -n "$(k get pods --selector "$1" --output name)" ]
-}
-
-# no_pods SELECTOR: no pod matches any more.
-no_pods() {
-    [ -z "$(k get pods --selector "$1" --output name)" ]
-}
-
-# start_loadgen: a fresh load generator Job, and its pod Ready. The previous Job (a re-run) is
-# deleted with its pods first (foreground), and the wait selects the new Job's pods by the
-# Job's uid, so it can neither match an old pod nor run before the new pod exists.
-start_loadgen() {
-    k delete job loadgen --ignore-not-found --cascade=foreground --wait=true --timeout=120s
-    wait_until 120 "the previous load generator's pods to go" no_pods job-name=loadgen
-    kubectl apply -k "$HERE"
-    local uid
-    uid=$(k get job loadgen --output 'jsonpath={.metadata.uid}')
-    local selector="batch.kubernetes.io/controller-uid=$uid"
-    wait_until 120 "the load generator's pod to be created" pods_exist "$selector"
-    k wait --for=condition=Ready pod --selector "$selector" --timeout=180s
-}
-
-terminating_pods() {
-    k get pods --selector "$SELECTOR" --output json | "$PYTHON" -c '
-import json, sys
-pods = json.load(sys.stdin)["items"]
-print(sum(1 for pod in pods if pod["metadata"].get("deletionTimestamp")))'
-}
-
-log "namespace $NAMESPACE (Pod Security: restricted)"
-kubectl create namespace "$NAMESPACE" --dry-run=client --output yaml | kubectl apply -f -
-kubectl label namespace "$NAMESPACE" pod-security.kubernetes.io/enforce=restricted --overwrite
+create_namespace
 
 log "deploy $FROM"
 kubectl apply -k "$FROM"
@@ -124,20 +66,10 @@ kubectl apply -k "$TO"
 k rollout status "deployment/$DEPLOYMENT" --timeout=600s
 
 log "wait until no pod is terminating"
-deadline=$((SECONDS + 180))
-while [ "$(terminating_pods)" != 0 ]; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        log "pods still terminating after 180 s"
-        exit 1
-    fi
-    sleep 2
-done
+wait_until 180 "the terminating pods to go" no_terminating_pods
 sleep "$COOLDOWN_SECONDS"
 
-log "stop the load generator"
-k exec job/loadgen -- python3 -c 'open("/run/loadgen/stop", "w").close()'
-k wait --for=condition=complete job/loadgen --timeout=120s
-k logs job/loadgen >"$OUT/loadgen.log"
+stop_loadgen
 
 check=(--min-requests "$MIN_REQUESTS")
 for version in $EXPECT_VERSIONS; do

@@ -2,6 +2,10 @@
 
 Each check takes an overlay (or all of them) and returns the problems it found; a problem names
 the overlay, the resource and the field.
+
+The pods are owned by the Deployment, or, when an overlay renders an Argo Rollouts Rollout
+(components/rollout-*), by the Rollout. The timing contract is checked on the pod template the
+pods run: the Rollout's own, or the Deployment its workloadRef names.
 """
 
 import json
@@ -15,6 +19,7 @@ from tools.validate.overlays import Overlay, Problem, resource_id
 from tools.validate.workload import (
     PROBE_TIMING_FIELDS,
     PROBES,
+    analysis_references,
     container_field,
     env_seconds,
     env_value,
@@ -23,6 +28,8 @@ from tools.validate.workload import (
     pod_spec,
     prestop_seconds,
     probe_port_matches,
+    rollout_services,
+    rollout_strategy,
     serving_container,
     serving_port,
 )
@@ -34,6 +41,10 @@ READINESS_PATH = "/ready"
 # Set explicitly so the pod runs with the values the timing chain was designed with.
 REQUIRED_ENV = ("PORT", "WEB_CONCURRENCY", "DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
 ROLLOUT_FIELDS = ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit")
+# Argo Rollouts' defaults (utils/defaults/defaults.go).
+DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
+DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
+FULL_WEIGHT = 100
 
 Problems = Iterator[Problem]
 
@@ -43,14 +54,40 @@ def only(overlay: Overlay, kind: str) -> dict | None:
     return resources[0] if len(resources) == 1 else None
 
 
-def served_deployment(overlay: Overlay) -> tuple[dict, dict] | None:
-    """The Deployment and its serving container, when both exist (see check_deployment)."""
-    deployment = only(overlay, "Deployment")
-    container = deployment and serving_container(deployment)
-    return (deployment, container) if container else None
+def named(overlay: Overlay, kind: str, name: str) -> dict | None:
+    return next((r for r in overlay.of_kind(kind) if r["metadata"].get("name") == name), None)
+
+
+def pod_owner(overlay: Overlay) -> dict | None:
+    """What owns the pods: the Rollout when the overlay renders one, else the Deployment."""
+    if overlay.of_kind("Rollout"):
+        return only(overlay, "Rollout")
+    return only(overlay, "Deployment")
+
+
+def template_holder(overlay: Overlay) -> dict | None:
+    """The resource whose spec.template the pods run: the Rollout's own template, or the
+    Deployment its workloadRef names; without a Rollout, the Deployment."""
+    owner = pod_owner(overlay)
+    if not owner or owner["kind"] != "Rollout" or "template" in owner.get("spec", {}):
+        return owner
+    reference = owner["spec"].get("workloadRef") or {}
+    if reference.get("kind") != "Deployment":
+        return None
+    return named(overlay, "Deployment", reference.get("name"))
+
+
+def served_template(overlay: Overlay) -> tuple[dict, dict] | None:
+    """The pod template's holder and its serving container, when both exist (see
+    check_deployment and check_rollout)."""
+    holder = template_holder(overlay)
+    container = holder and serving_container(holder)
+    return (holder, container) if container else None
 
 
 def check_deployment(overlay: Overlay) -> Problems:
+    if overlay.of_kind("Rollout"):
+        return  # check_rollout: the Rollout owns the pods and names its template
     deployments = overlay.of_kind("Deployment")
     if len(deployments) != 1:
         yield overlay.problem(
@@ -65,48 +102,48 @@ def check_deployment(overlay: Overlay) -> Problems:
 
 
 def check_readiness_on_ready(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     probe = container.get("readinessProbe")
     if not probe:
-        yield overlay.problem(deployment, container_field(container, "readinessProbe"), "missing")
+        yield overlay.problem(holder, container_field(container, "readinessProbe"), "missing")
         return
     path = probe.get("httpGet", {}).get("path")
     if path != READINESS_PATH:
         yield overlay.problem(
-            deployment,
+            holder,
             container_field(container, "readinessProbe.httpGet.path"),
             f"is {path!r}, must be '/ready' (the endpoint that turns 503 when draining starts)",
         )
 
 
 def check_liveness_not_on_ready(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     probe = container.get("livenessProbe")
     if not probe:
-        yield overlay.problem(deployment, container_field(container, "livenessProbe"), "missing")
+        yield overlay.problem(holder, container_field(container, "livenessProbe"), "missing")
         return
     if probe.get("httpGet", {}).get("path") == READINESS_PATH:
         yield overlay.problem(
-            deployment,
+            holder,
             container_field(container, "livenessProbe.httpGet.path"),
             "must not be '/ready': a draining pod would be restarted; use '/healthz'",
         )
 
 
 def check_probe_ports(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     port = serving_port(container)
     for probe_name in PROBES:
         probe_port = container.get(probe_name, {}).get("httpGet", {}).get("port")
         if probe_port is not None and not probe_port_matches(probe_port, port):
             yield overlay.problem(
-                deployment,
+                holder,
                 container_field(container, f"{probe_name}.httpGet.port"),
                 f"{probe_port!r} is not the container port "
                 f"({port.get('name')!r}, {port.get('containerPort')})",
@@ -114,9 +151,9 @@ def check_probe_ports(overlay: Overlay) -> Problems:
 
 
 def check_probe_timings_explicit(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     for probe_name in PROBES:
         probe = container.get(probe_name)
         if probe is None:
@@ -124,28 +161,28 @@ def check_probe_timings_explicit(overlay: Overlay) -> Problems:
         missing = [field for field in PROBE_TIMING_FIELDS if field not in probe]
         if missing:
             yield overlay.problem(
-                deployment,
+                holder,
                 container_field(container, probe_name),
                 f"timing left to defaults: set {', '.join(missing)}",
             )
 
 
 def check_env(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     field = container_field(container, "env")
     for name in REQUIRED_ENV:
         if env_value(container, name) is None:
-            yield overlay.problem(deployment, field, f"{name} must be set to a value explicitly")
+            yield overlay.problem(holder, field, f"{name} must be set to a value explicitly")
     if env_value(container, "APP_VERSION") is not None:
         yield overlay.problem(
-            deployment, field, "APP_VERSION must not be set: the image carries its version"
+            holder, field, "APP_VERSION must not be set: the image carries its version"
         )
     port = serving_port(container).get("containerPort")
     if env_value(container, "PORT") not in (None, str(port)):
         yield overlay.problem(
-            deployment,
+            holder,
             field,
             f"PORT is {env_value(container, 'PORT')!r} but the container port is {port}",
         )
@@ -153,9 +190,9 @@ def check_env(overlay: Overlay) -> Problems:
 
 def check_settings(overlay: Overlay) -> Problems:
     """Every literal env value passes the checks the server itself runs before it starts."""
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     field = container_field(container, "env")
     # One variable at a time, so that every bad value is reported, not only the first.
     for name, value in literal_env(container).items():
@@ -163,37 +200,37 @@ def check_settings(overlay: Overlay) -> Problems:
             Settings.from_env({name: value})
         except SettingsError as error:
             yield overlay.problem(
-                deployment, field, f"{name} {value!r} would stop the server at start: {error}"
+                holder, field, f"{name} {value!r} would stop the server at start: {error}"
             )
 
 
 def check_prestop(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     seconds = prestop_seconds(container)
     if not seconds:
         yield overlay.problem(
-            deployment,
+            holder,
             container_field(container, "lifecycle.preStop"),
             "missing: a sleep must cover endpoint propagation before SIGTERM",
         )
 
 
 def check_grace_period(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
     prestop = prestop_seconds(container) or 0
     drain = env_seconds(container, "DRAIN_SECONDS")
     graceful = env_seconds(container, "GRACEFUL_TIMEOUT")
     if drain is None or graceful is None:
         return  # check_env reports the missing values
     needed = prestop + drain + graceful + SHUTDOWN_MARGIN_SECONDS
-    grace = pod_spec(deployment).get("terminationGracePeriodSeconds", 30)
+    grace = pod_spec(holder).get("terminationGracePeriodSeconds", 30)
     if grace < needed:
         yield overlay.problem(
-            deployment,
+            holder,
             "spec.template.spec.terminationGracePeriodSeconds",
             f"{grace:g} s does not cover preStop {prestop:g} s + DRAIN_SECONDS {drain:g} s"
             f" + GRACEFUL_TIMEOUT {graceful:g} s + {SHUTDOWN_MARGIN_SECONDS} s margin"
@@ -201,15 +238,55 @@ def check_grace_period(overlay: Overlay) -> Problems:
         )
 
 
-def replica_counts(overlay: Overlay, deployment: dict) -> list[int]:
-    """Every replica count the Deployment can run at: its own, and the HPA's range."""
+def replica_counts(overlay: Overlay, workload: dict) -> list[int]:
+    """Every replica count the workload can run at: its own, and the HPA's range when it owns
+    the pods (a Deployment that a Rollout took over runs no pods of its own)."""
     counts = set()
-    if hpa := only(overlay, "HorizontalPodAutoscaler"):
+    hpa = only(overlay, "HorizontalPodAutoscaler") if workload is pod_owner(overlay) else None
+    if hpa:
         spec = hpa.get("spec", {})
         counts.update(range(spec.get("minReplicas", 1), spec.get("maxReplicas", 1) + 1))
-    if "replicas" in deployment["spec"] or not hpa:
-        counts.add(deployment["spec"].get("replicas", 1))
+    if "replicas" in workload["spec"] or not hpa:
+        counts.add(workload["spec"].get("replicas", 1))
     return sorted(counts)
+
+
+def fencepost_problems(overlay: Overlay, workload: dict, values: dict, field: str) -> Problems:
+    """maxSurge and maxUnavailable (under `field`) set explicitly, and resolving to no pod
+    unavailable and at least one extra pod at every replica count the workload can run at.
+    Argo Rollouts' canary resolves them as the Deployment controller does, with the same
+    defaults (replicaset.resolveFenceposts)."""
+    for name in ("maxSurge", "maxUnavailable"):
+        if name not in values:
+            yield overlay.problem(workload, f"{field}.{name}", "must be set explicitly")
+    try:
+        max_surge = rollingupdate.parse_int_or_percent(
+            values.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE), f"{field}.maxSurge"
+        )
+        max_unavailable = rollingupdate.parse_int_or_percent(
+            values.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
+            f"{field}.maxUnavailable",
+        )
+    except rollingupdate.RollingUpdateError as error:
+        yield overlay.problem(workload, error.field, error.reason)
+        return
+    for replicas in replica_counts(overlay, workload):
+        fenceposts = rollingupdate.resolve(max_surge, max_unavailable, replicas)
+        surge, unavailable = fenceposts.max_surge, fenceposts.max_unavailable
+        if unavailable != 0:
+            yield overlay.problem(
+                workload,
+                f"{field}.maxUnavailable",
+                f"allows {unavailable} unavailable pod(s) at {replicas} replicas, must be 0",
+            )
+            break
+        if surge < 1:
+            yield overlay.problem(
+                workload,
+                f"{field}.maxSurge",
+                f"allows no extra pod at {replicas} replicas, must be at least 1",
+            )
+            break
 
 
 def check_rolling_update(overlay: Overlay) -> Problems:
@@ -222,55 +299,26 @@ def check_rolling_update(overlay: Overlay) -> Problems:
             deployment, "spec.strategy.type", f"is {strategy.get('type')!r}, must be RollingUpdate"
         )
         return
-    rolling = strategy.get("rollingUpdate") or {}
-    for field in ("maxSurge", "maxUnavailable"):
-        if field not in rolling:
-            yield overlay.problem(
-                deployment, f"spec.strategy.rollingUpdate.{field}", "must be set explicitly"
-            )
-    try:
-        max_surge = rollingupdate.parse_int_or_percent(
-            rolling.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE),
-            "spec.strategy.rollingUpdate.maxSurge",
-        )
-        max_unavailable = rollingupdate.parse_int_or_percent(
-            rolling.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
-            "spec.strategy.rollingUpdate.maxUnavailable",
-        )
-    except rollingupdate.RollingUpdateError as error:
-        yield overlay.problem(deployment, error.field, error.reason)
-        return
-    for replicas in replica_counts(overlay, deployment):
-        fenceposts = rollingupdate.resolve(max_surge, max_unavailable, replicas)
-        surge, unavailable = fenceposts.max_surge, fenceposts.max_unavailable
-        if unavailable != 0:
-            yield overlay.problem(
-                deployment,
-                "spec.strategy.rollingUpdate.maxUnavailable",
-                f"allows {unavailable} unavailable pod(s) at {replicas} replicas, must be 0",
-            )
-            break
-        if surge < 1:
-            yield overlay.problem(
-                deployment,
-                "spec.strategy.rollingUpdate.maxSurge",
-                f"allows no extra pod at {replicas} replicas, must be at least 1",
-            )
-            break
+    yield from fencepost_problems(
+        overlay,
+        deployment,
+        strategy.get("rollingUpdate") or {},
+        "spec.strategy.rollingUpdate",
+    )
     for field in ROLLOUT_FIELDS:
         if field not in spec:
             yield overlay.problem(deployment, f"spec.{field}", "must be set explicitly")
 
 
 def check_replicas(overlay: Overlay) -> Problems:
-    if not (deployment := only(overlay, "Deployment")):
+    if not (owner := pod_owner(overlay)):
         return
     hpa = only(overlay, "HorizontalPodAutoscaler")
-    # Without an HPA a Deployment that does not say runs one pod.
-    replicas = deployment["spec"].get("replicas", None if hpa else 1)
+    # Without an HPA a Deployment (or a Rollout) that does not say runs one pod.
+    replicas = owner["spec"].get("replicas", None if hpa else 1)
     if replicas is not None and replicas < MIN_REPLICAS:
         yield overlay.problem(
-            deployment, "spec.replicas", f"is {replicas}, must be at least {MIN_REPLICAS}"
+            owner, "spec.replicas", f"is {replicas}, must be at least {MIN_REPLICAS}"
         )
     if hpa:
         minimum = hpa.get("spec", {}).get("minReplicas", 1)
@@ -281,16 +329,24 @@ def check_replicas(overlay: Overlay) -> Problems:
 
 
 def check_autoscaler(overlay: Overlay) -> Problems:
-    deployment = only(overlay, "Deployment")
-    if not deployment or not (hpa := only(overlay, "HorizontalPodAutoscaler")):
+    """The HPA scales whatever owns the pods: the Deployment, or the Rollout when there is one
+    (a Deployment taken over by a Rollout is kept at 0 pods by Argo Rollouts)."""
+    owner = pod_owner(overlay)
+    if not owner or not (hpa := only(overlay, "HorizontalPodAutoscaler")):
         return
     spec = hpa.get("spec", {})
     target = spec.get("scaleTargetRef", {})
-    if (target.get("kind"), target.get("name")) != ("Deployment", deployment["metadata"]["name"]):
+    if (target.get("kind"), target.get("name")) != (owner["kind"], owner["metadata"]["name"]):
         yield overlay.problem(
             hpa,
             "spec.scaleTargetRef",
-            f"targets {target.get('kind')}/{target.get('name')}, not {resource_id(deployment)}",
+            f"targets {target.get('kind')}/{target.get('name')}, not {resource_id(owner)}",
+        )
+    elif target.get("apiVersion") != owner["apiVersion"]:
+        yield overlay.problem(
+            hpa,
+            "spec.scaleTargetRef.apiVersion",
+            f"is {target.get('apiVersion')!r}, not {owner['apiVersion']!r} of {resource_id(owner)}",
         )
     scale_down = spec.get("behavior", {}).get("scaleDown", {})
     if "stabilizationWindowSeconds" not in scale_down:
@@ -302,16 +358,17 @@ def check_autoscaler(overlay: Overlay) -> Problems:
 
 
 def check_disruption_budget(overlay: Overlay) -> Problems:
-    if not (deployment := only(overlay, "Deployment")):
+    owner, holder = pod_owner(overlay), template_holder(overlay)
+    if not owner or not holder:
         return
     budgets = overlay.of_kind("PodDisruptionBudget")
     if not budgets:
         yield overlay.problem("PodDisruptionBudget", "kind", "missing")
     for budget in budgets:
         spec = budget.get("spec", {})
-        if not selects(spec.get("selector"), pod_labels(deployment)):
+        if not selects(spec.get("selector"), pod_labels(holder)):
             yield overlay.problem(
-                budget, "spec.selector", f"does not select the pods of {resource_id(deployment)}"
+                budget, "spec.selector", f"does not select the pods of {resource_id(owner)}"
             )
         if spec.get("maxUnavailable") != 1:
             yield overlay.problem(
@@ -322,17 +379,18 @@ def check_disruption_budget(overlay: Overlay) -> Problems:
 
 
 def check_service(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+    if not (served := served_template(overlay)):
         return
-    deployment, container = served
+    holder, container = served
+    owner = pod_owner(overlay)
     services = overlay.of_kind("Service")
     if not services:
         yield overlay.problem("Service", "kind", "missing")
     for service in services:
         spec = service.get("spec", {})
-        if not service_selects(spec.get("selector"), pod_labels(deployment)):
+        if not service_selects(spec.get("selector"), pod_labels(holder)):
             yield overlay.problem(
-                service, "spec.selector", f"does not select the pods of {resource_id(deployment)}"
+                service, "spec.selector", f"does not select the pods of {resource_id(owner)}"
             )
         for index, port in enumerate(spec.get("ports", [])):
             target = port.get("targetPort", port.get("port"))
@@ -344,15 +402,205 @@ def check_service(overlay: Overlay) -> Problems:
                 )
 
 
-def check_image_pinned(overlay: Overlay) -> Problems:
-    if not (served := served_deployment(overlay)):
+# Argo Rollouts (components/rollout-blue-green, components/rollout-canary): the Rollout owns the
+# pods; each Service it names must exist (check_service checks that every Service selects the
+# pods), every analysis it runs must find its template, the template's Job its scripts.
+
+
+def check_rollout(overlay: Overlay) -> Problems:
+    rollouts = overlay.of_kind("Rollout")
+    if len(rollouts) > 1:
+        yield overlay.problem(
+            "Rollout", "kind", f"expected at most 1 Rollout, found {len(rollouts)}"
+        )
+    if len(rollouts) != 1:
         return
-    deployment, container = served
+    rollout = rollouts[0]
+    spec = rollout.get("spec", {})
+    if not (holder := template_holder(overlay)):
+        reference = spec.get("workloadRef") or {}
+        yield overlay.problem(
+            rollout,
+            "spec.workloadRef",
+            f"names {reference.get('kind')}/{reference.get('name')}, not a Deployment in the"
+            " render (and the Rollout has no template of its own)",
+        )
+        return
+    if not serving_container(holder):
+        yield overlay.problem(
+            holder, "spec.template.spec.containers", 'no container has a port named "http"'
+        )
+    if not selects(spec.get("selector"), pod_labels(holder)):
+        yield overlay.problem(
+            rollout,
+            "spec.selector",
+            f"does not select the pods of its template in {resource_id(holder)}",
+        )
+    for field in ROLLOUT_FIELDS:
+        if field not in spec:
+            yield overlay.problem(rollout, f"spec.{field}", "must be set explicitly")
+
+
+def check_rollout_services(overlay: Overlay) -> Problems:
+    if not (rollout := only(overlay, "Rollout")):
+        return
+    for field, name in rollout_services(rollout):
+        if not named(overlay, "Service", name):
+            yield overlay.problem(rollout, field, f"no Service {name!r} in the render")
+
+
+def check_analysis_templates(overlay: Overlay) -> Problems:
+    """Every template an analysis of the Rollout names exists, and gets every arg it needs."""
+    if not (rollout := only(overlay, "Rollout")):
+        return
+    for field, analysis in analysis_references(rollout):
+        given = {arg.get("name") for arg in analysis.get("args") or []}
+        if not analysis.get("templates"):
+            yield overlay.problem(rollout, f"{field}.templates", "names no template")
+        for index, reference in enumerate(analysis.get("templates") or []):
+            kind = (
+                "ClusterAnalysisTemplate" if reference.get("clusterScope") else "AnalysisTemplate"
+            )
+            name = reference.get("templateName")
+            if not (template := named(overlay, kind, name)):
+                yield overlay.problem(
+                    rollout,
+                    f"{field}.templates[{index}].templateName",
+                    f"no {kind} {name!r} in the render",
+                )
+                continue
+            for arg in template.get("spec", {}).get("args") or []:
+                if not ({"value", "valueFrom"} & arg.keys() or arg.get("name") in given):
+                    yield overlay.problem(
+                        rollout,
+                        f"{field}.args",
+                        f"gives no value for {arg.get('name')!r}, which {kind} {name!r} needs",
+                    )
+
+
+def analysis_jobs(overlay: Overlay) -> Iterator[tuple[dict, str, dict]]:
+    """(template, field of its Job's pod spec, pod spec) of every job metric of every analysis
+    template in the overlay."""
+    for template in overlay.of_kind("AnalysisTemplate") + overlay.of_kind(
+        "ClusterAnalysisTemplate"
+    ):
+        for metric in template.get("spec", {}).get("metrics") or []:
+            job = (metric.get("provider") or {}).get("job")
+            if job:
+                field = f"spec.metrics[{metric.get('name')}].provider.job.spec.template.spec"
+                yield template, field, job.get("spec", {}).get("template", {}).get("spec", {})
+
+
+def check_analysis_volumes(overlay: Overlay) -> Problems:
+    """The ConfigMaps an analysis Job mounts are rendered beside it. kustomize does not rewrite
+    the name of a generated ConfigMap in an AnalysisTemplate (a kind it does not know), so a
+    hash suffix would leave the Job mounting a ConfigMap that does not exist."""
+    for template, field, pod in analysis_jobs(overlay):
+        for volume in pod.get("volumes") or []:
+            config_map = volume.get("configMap") or {}
+            name = config_map.get("name")
+            if name and not config_map.get("optional") and not named(overlay, "ConfigMap", name):
+                yield overlay.problem(
+                    template,
+                    f"{field}.volumes[{volume.get('name')}].configMap.name",
+                    f"no ConfigMap {name!r} in the render: the analysis Job could not start",
+                )
+
+
+def check_analysis_images(overlay: Overlay) -> Problems:
+    for template, field, pod in analysis_jobs(overlay):
+        for container in pod.get("containers") or []:
+            image = container.get("image", "")
+            reference = ImageRef.parse(image)
+            if reference.tag in (None, "latest") and not reference.digest:
+                yield overlay.problem(
+                    template,
+                    f"{field}.containers[{container.get('name')}].image",
+                    f"{image!r} must carry a tag, not latest (no images: entry for it?)",
+                )
+
+
+def check_blue_green_scale_down(overlay: Overlay) -> Problems:
+    """Old pods outlive the switch of the active Service by the propagation allowance, and an
+    abort says how long it leaves the new pods up."""
+    if not (rollout := only(overlay, "Rollout")) or not (served := served_template(overlay)):
+        return
+    name, strategy = rollout_strategy(rollout)
+    if name != "blueGreen":
+        return
+    field = "spec.strategy.blueGreen"
+    allowance = prestop_seconds(served[1])  # check_prestop reports a missing one
+    delay = strategy.get("scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY_SECONDS)
+    if allowance and isinstance(delay, int) and delay < allowance:
+        yield overlay.problem(
+            rollout,
+            f"{field}.scaleDownDelaySeconds",
+            f"{delay} s is shorter than the pods' preStop sleep of {allowance:g} s, the"
+            " repository's allowance for endpoint propagation: old pods would stop while nodes"
+            " still send them the active Service's traffic",
+        )
+    if "abortScaleDownDelaySeconds" not in strategy:
+        yield overlay.problem(
+            rollout,
+            f"{field}.abortScaleDownDelaySeconds",
+            "must be set explicitly: how long an abort leaves the new pods up (0: until the"
+            " next rollout)",
+        )
+
+
+def check_canary_steps(overlay: Overlay) -> Problems:
+    """setWeight never decreases, and the last one is an explicit setWeight: 100."""
+    if not (rollout := only(overlay, "Rollout")):
+        return
+    name, strategy = rollout_strategy(rollout)
+    if name != "canary":
+        return
+    field = "spec.strategy.canary.steps"
+    last = None  # (index, weight) of the latest setWeight
+    for index, step in enumerate(strategy.get("steps") or []):
+        if not isinstance(step, dict) or not isinstance(step.get("setWeight"), int):
+            continue
+        weight = step["setWeight"]
+        if last and weight < last[1]:
+            yield overlay.problem(
+                rollout,
+                f"{field}[{index}].setWeight",
+                f"is {weight}, after {last[1]} at steps[{last[0]}]: weights must never decrease"
+                " (users would be moved back and forth between versions)",
+            )
+        last = (index, weight)
+    if last and last[1] != FULL_WEIGHT:
+        yield overlay.problem(
+            rollout,
+            f"{field}[{last[0]}].setWeight",
+            f"is {last[1]}, the last weight: the steps must end with an explicit setWeight:"
+            f" {FULL_WEIGHT}",
+        )
+
+
+def check_canary_surge(overlay: Overlay) -> Problems:
+    """As for the Deployment: no pod unavailable, at least one extra, at every replica count."""
+    if not (rollout := only(overlay, "Rollout")):
+        return
+    name, strategy = rollout_strategy(rollout)
+    if name == "canary":
+        yield from fencepost_problems(
+            overlay,
+            rollout,
+            strategy,
+            "spec.strategy.canary",
+        )
+
+
+def check_image_pinned(overlay: Overlay) -> Problems:
+    if not (served := served_template(overlay)):
+        return
+    holder, container = served
     image = container.get("image", "")
     reference = ImageRef.parse(image)
     if reference.tag in (None, "latest") and not reference.digest:
         yield overlay.problem(
-            deployment,
+            holder,
             container_field(container, "image"),
             f"{image!r} must carry a release tag, not latest",
         )
@@ -361,13 +609,13 @@ def check_image_pinned(overlay: Overlay) -> Problems:
 def check_release_tags_differ(overlays: list[Overlay]) -> Problems:
     seen: dict[str, str] = {}
     for overlay in overlays:
-        if not (served := served_deployment(overlay)):
+        if not (served := served_template(overlay)):
             continue
-        deployment, container = served
+        holder, container = served
         image = container.get("image", "")
         if image in seen:
             yield overlay.problem(
-                deployment,
+                holder,
                 container_field(container, "image"),
                 f"{image!r} is also the image of {seen[image]}: each overlay is another release",
             )
@@ -375,8 +623,8 @@ def check_release_tags_differ(overlays: list[Overlay]) -> Problems:
 
 
 def without_images(resource: dict) -> dict:
-    """A copy of the resource with every container image blanked out."""
-    if resource.get("kind") != "Deployment":
+    """A copy of the resource with every container image of its pod template blanked out."""
+    if resource.get("kind") not in ("Deployment", "Rollout") or not pod_spec(resource):
         return resource
     copy = {**resource, "spec": {**resource["spec"]}}
     template = copy["spec"]["template"] = {**copy["spec"]["template"]}
@@ -421,14 +669,14 @@ def check_only_image_differs(overlays: list[Overlay]) -> Problems:
 
 
 def check_same_repository(reference: Overlay, overlay: Overlay) -> Problems:
-    if not (ours := served_deployment(overlay)) or not (theirs := served_deployment(reference)):
+    if not (ours := served_template(overlay)) or not (theirs := served_template(reference)):
         return
-    deployment, container = ours
+    holder, container = ours
     repository = ImageRef.parse(container.get("image", "")).repository
     expected = ImageRef.parse(theirs[1].get("image", "")).repository
     if repository != expected:
         yield overlay.problem(
-            deployment,
+            holder,
             container_field(container, "image"),
             f"repository {repository!r} differs from {expected!r} in {reference.name}:"
             " overlays may change only the image tag",
@@ -451,6 +699,14 @@ OVERLAY_CHECKS: tuple[Callable[[Overlay], Problems], ...] = (
     check_disruption_budget,
     check_service,
     check_image_pinned,
+    check_rollout,
+    check_rollout_services,
+    check_analysis_templates,
+    check_analysis_volumes,
+    check_analysis_images,
+    check_blue_green_scale_down,
+    check_canary_steps,
+    check_canary_surge,
 )
 CROSS_OVERLAY_CHECKS: tuple[Callable[[list[Overlay]], Problems], ...] = (
     check_release_tags_differ,

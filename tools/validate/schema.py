@@ -1,12 +1,16 @@
-"""Strict schema validation of rendered overlays (kubernetes-validate --strict).
+"""Strict schema validation of rendered overlays.
 
-The oldest supported version is 1.30: the preStop `sleep` action is on by default from there
-(before, it was absent or behind an alpha feature gate). The newest is the newest schema that
-kubernetes-validate ships.
+Kubernetes' own kinds: kubernetes-validate --strict, for the oldest and the newest supported
+Kubernetes. The oldest supported version is 1.30: the preStop `sleep` action is on by default
+from there (before, it was absent or behind an alpha feature gate). The newest is the newest
+schema that kubernetes-validate ships.
+
+Custom resources (Argo Rollouts, Kyverno): their CRD's schema, strictly (tools/validate/crd.py).
 """
 
 import kubernetes_validate
 
+from tools.validate import crd
 from tools.validate.overlays import Overlay, Problem, resource_id
 
 OLDEST_KUBERNETES = "1.30"
@@ -19,8 +23,16 @@ def schema_problems(
 ) -> list[Problem]:
     """Every resource of the overlay, validated strictly (unknown fields rejected)."""
     problems = []
+    for resource in overlay.resources:
+        if crd.crd_of(resource):
+            problems += [
+                Problem(overlay.name, resource_id(resource), field, message)
+                for field, message in crd.validate(resource)
+            ]
     for version in versions:
         for resource in overlay.resources:
+            if crd.crd_of(resource):
+                continue
             try:
                 kubernetes_validate.validate(resource, version, strict=True)
             except kubernetes_validate.ValidationError as error:

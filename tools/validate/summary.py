@@ -1,8 +1,21 @@
 """A few lines per overlay: its resources, image and the values of the timing chain."""
 
-from tools.validate.invariants import only, served_deployment
+from tools.validate.invariants import (
+    DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
+    DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+    only,
+    pod_owner,
+    served_template,
+)
 from tools.validate.overlays import Overlay, resource_id
-from tools.validate.workload import env_value, pod_spec, prestop_seconds
+from tools.validate.workload import (
+    analysis_references,
+    env_value,
+    pod_spec,
+    prestop_seconds,
+    rollout_services,
+    rollout_strategy,
+)
 
 
 def describe_probe(name: str, probe: dict | None) -> str:
@@ -20,13 +33,47 @@ def describe_resources(resources: dict) -> str:
     )
 
 
+def describe_step(step: dict) -> str:
+    if "analysis" in step:
+        names = [t.get("templateName") for t in step["analysis"].get("templates") or []]
+        return "analysis " + "+".join(map(str, names))
+    if "pause" in step:
+        return f"pause {(step['pause'] or {}).get('duration', 'until promoted')}"
+    return ", ".join(f"{key} {value}" for key, value in step.items())
+
+
+def describe_rollout(rollout: dict) -> str:
+    """One line: the Rollout's strategy, the Services it drives, its analyses or steps."""
+    name, strategy = rollout_strategy(rollout)
+    services = ", ".join(f"{f.rpartition('.')[2]} {s}" for f, s in rollout_services(rollout))
+    if name == "canary":
+        steps = "; ".join(describe_step(step) for step in strategy.get("steps") or [])
+        return f"  delivery:  Rollout canary ({services}), steps: {steps}"
+    analyses = ", ".join(
+        f"{field.rpartition('.')[2]} "
+        + "+".join(str(t.get("templateName")) for t in analysis.get("templates") or [])
+        for field, analysis in analysis_references(rollout)
+    )
+    return (
+        f"  delivery:  Rollout {name} ({services}), {analyses or 'no analysis'},"
+        f" scaleDownDelaySeconds"
+        f" {strategy.get('scaleDownDelaySeconds', DEFAULT_SCALE_DOWN_DELAY_SECONDS)},"
+        f" abortScaleDownDelaySeconds"
+        f" {strategy.get('abortScaleDownDelaySeconds', DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS)}"
+    )
+
+
 def describe(overlay: Overlay) -> list[str]:
     lines = [overlay.name, "  resources: " + ", ".join(resource_id(r) for r in overlay.resources)]
-    if not (served := served_deployment(overlay)):
-        return [*lines, "  no Deployment with an http port"]
-    deployment, container = served
-    spec = deployment["spec"]
+    if not (served := served_template(overlay)):
+        return [*lines, "  no pod template with an http port"]
+    holder, container = served
+    owner = pod_owner(overlay)
+    spec = owner["spec"]
     rolling = spec.get("strategy", {}).get("rollingUpdate", {})
+    if owner["kind"] == "Rollout":
+        name, strategy = rollout_strategy(owner)
+        rolling = strategy if name == "canary" else {}
     replicas = f"replicas {spec.get('replicas', '-')}"
     if hpa := only(overlay, "HorizontalPodAutoscaler"):
         limits = hpa["spec"]
@@ -36,6 +83,8 @@ def describe(overlay: Overlay) -> list[str]:
         for name in ("startup", "readiness", "liveness")
     ]
     prestop = prestop_seconds(container)
+    if owner["kind"] == "Rollout":
+        lines.append(describe_rollout(owner))
     return [
         *lines,
         f"  image:     {container.get('image')}",
@@ -47,6 +96,6 @@ def describe(overlay: Overlay) -> list[str]:
         f"  shutdown:  preStop {'none' if prestop is None else f'{prestop:g}s'} -> SIGTERM -> drain"
         f" {env_value(container, 'DRAIN_SECONDS')}s -> graceful stop up to"
         f" {env_value(container, 'GRACEFUL_TIMEOUT')}s -> SIGKILL at"
-        f" {pod_spec(deployment).get('terminationGracePeriodSeconds')}s",
+        f" {pod_spec(holder).get('terminationGracePeriodSeconds')}s",
         f"  resources: {describe_resources(container.get('resources', {}))}",
     ]

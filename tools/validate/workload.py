@@ -86,3 +86,46 @@ def probe_port_matches(port, container_port: dict) -> bool:
     if isinstance(port, str):
         return port == container_port.get("name")
     return port == container_port.get("containerPort")
+
+
+# Argo Rollouts: the Rollout's strategy, the Services it drives, the analyses it runs.
+SERVICE_FIELDS = {
+    "blueGreen": ("activeService", "previewService"),
+    "canary": ("canaryService", "stableService"),
+}
+
+
+def rollout_strategy(rollout: dict) -> tuple[str | None, dict]:
+    """("blueGreen" or "canary", its settings), or (None, {}) when neither is set."""
+    strategy = rollout.get("spec", {}).get("strategy") or {}
+    for name in SERVICE_FIELDS:
+        if name in strategy:
+            return name, strategy[name] or {}
+    return None, {}
+
+
+def rollout_services(rollout: dict) -> list[tuple[str, str]]:
+    """(field, Service name) of every Service the Rollout's strategy names."""
+    name, strategy = rollout_strategy(rollout)
+    return [
+        (f"spec.strategy.{name}.{field}", strategy[field])
+        for field in SERVICE_FIELDS.get(name, ())
+        if strategy.get(field)
+    ]
+
+
+def analysis_references(rollout: dict) -> list[tuple[str, dict]]:
+    """(field, analysis) of every analysis the Rollout runs: blue-green's pre- and
+    post-promotion analyses, the canary's background analysis and its analysis steps. Each
+    analysis has `templates` (templateName, clusterScope) and `args`."""
+    name, strategy = rollout_strategy(rollout)
+    field = f"spec.strategy.{name}"
+    found = [
+        (f"{field}.{key}", strategy[key])
+        for key in ("prePromotionAnalysis", "postPromotionAnalysis", "analysis")
+        if isinstance(strategy.get(key), dict)
+    ]
+    for index, step in enumerate(strategy.get("steps") or []):
+        if isinstance(step, dict) and isinstance(step.get("analysis"), dict):
+            found.append((f"{field}.steps[{index}].analysis", step["analysis"]))
+    return found

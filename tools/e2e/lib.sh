@@ -1,0 +1,83 @@
+# Shared by tools/e2e/run.sh and tools/e2e/rollout.sh (sourced, not run): kubectl in the
+# namespace, logging, bounded waits, the in-cluster load generator (tools/e2e-job/) and the
+# namespace's state on failure. The caller sets NAMESPACE, SELECTOR, OUT, PYTHON and HERE (this
+# directory) before sourcing it.
+# shellcheck shell=bash disable=SC2153,SC2154
+
+k() { kubectl --namespace "$NAMESPACE" "$@"; }
+log() { printf '%s e2e: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+dump() {
+    log "failed; state of namespace $NAMESPACE in $OUT/"
+    k get all --output wide >"$OUT/resources.txt" 2>&1 || true
+    k get events --sort-by=.lastTimestamp >"$OUT/events.txt" 2>&1 || true
+    k describe pods >"$OUT/pods.txt" 2>&1 || true
+    k describe horizontalpodautoscalers >"$OUT/hpa.txt" 2>&1 || true
+    k logs --selector "$SELECTOR" --all-containers --prefix --tail=-1 >"$OUT/app.log" 2>&1 || true
+    k logs job/loadgen >"$OUT/loadgen.log" 2>&1 || true
+    cat "$OUT/events.txt"
+    tail -n 30 "$OUT/loadgen.log"
+}
+
+# wait_until SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; fail after SECONDS.
+wait_until() {
+    local limit=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "still waiting for $what after $limit s"
+            return 1
+        fi
+        sleep 2
+    done
+}
+
+# pods_exist SELECTOR: at least one pod matches (kubectl wait fails at once when none does).
+pods_exist() {
+    [ -n "$(k get pods --selector "$1" --output name)" ]
+}
+
+# no_pods SELECTOR: no pod matches any more.
+no_pods() {
+    [ -z "$(k get pods --selector "$1" --output name)" ]
+}
+
+# no_terminating_pods: no pod of the service (SELECTOR) is terminating.
+no_terminating_pods() {
+    local count
+    count=$(k get pods --selector "$SELECTOR" --output json | "$PYTHON" -c '
+import json, sys
+pods = json.load(sys.stdin)["items"]
+print(sum(1 for pod in pods if pod["metadata"].get("deletionTimestamp")))')
+    [ "$count" = 0 ]
+}
+
+# create_namespace: the namespace, labelled for the restricted Pod Security Standard.
+create_namespace() {
+    log "namespace $NAMESPACE (Pod Security: restricted)"
+    kubectl create namespace "$NAMESPACE" --dry-run=client --output yaml | kubectl apply -f -
+    kubectl label namespace "$NAMESPACE" pod-security.kubernetes.io/enforce=restricted --overwrite
+}
+
+# start_loadgen: a fresh load generator Job, and its pod Ready. The previous Job (a re-run) is
+# deleted with its pods first (foreground), and the wait selects the new Job's pods by the
+# Job's uid, so it can neither match an old pod nor run before the new pod exists.
+start_loadgen() {
+    k delete job loadgen --ignore-not-found --cascade=foreground --wait=true --timeout=120s
+    wait_until 120 "the previous load generator's pods to go" no_pods job-name=loadgen
+    kubectl apply -k "$HERE/../e2e-job"
+    local uid
+    uid=$(k get job loadgen --output 'jsonpath={.metadata.uid}')
+    local selector="batch.kubernetes.io/controller-uid=$uid"
+    wait_until 120 "the load generator's pod to be created" pods_exist "$selector"
+    k wait --for=condition=Ready pod --selector "$selector" --timeout=180s
+}
+
+# stop_loadgen: stop the load, wait for the Job to complete, keep its log in $OUT/loadgen.log.
+stop_loadgen() {
+    log "stop the load generator"
+    k exec job/loadgen -- python3 -c 'open("/run/loadgen/stop", "w").close()'
+    k wait --for=condition=complete job/loadgen --timeout=120s
+    k logs job/loadgen >"$OUT/loadgen.log"
+}
