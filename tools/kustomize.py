@@ -52,23 +52,37 @@ def render(directory: str | Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(render_text(directory)) if doc]
 
 
+def write_wrapper(
+    directory: str | Path,
+    overlay: str | Path,
+    components: list[str | Path] = (),
+    patches: list[dict] = (),
+) -> Path:
+    """Write `directory`/kustomization.yaml: `overlay` as its one resource, with kustomize
+    Components switched on (as the line `components: [...]` in the overlay would) and patches."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    root = directory.resolve()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        # kustomize refuses absolute paths to other kustomizations.
+        "resources": [os.path.relpath(Path(overlay).resolve(), root)],
+        "components": [os.path.relpath(Path(c).resolve(), root) for c in components],
+        "patches": list(patches),
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return directory
+
+
 def render_with_components(
     overlay: str | Path, components: list[str | Path], name: str | None = None
 ) -> list[dict]:
-    """Render `overlay` with the given kustomize Components switched on, as the line
-    `components: [...]` in the overlay's kustomization.yaml would: from a temporary
+    """Render `overlay` with the given kustomize Components switched on, from a temporary
     kustomization that has the overlay as its one resource. `name` labels errors."""
     name = name or " + ".join(str(part) for part in (overlay, *components))
     with tempfile.TemporaryDirectory(prefix="kustomize-") as directory:
-        kustomization = {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": [os.path.relpath(Path(overlay).resolve(), directory)],
-            "components": [os.path.relpath(Path(c).resolve(), directory) for c in components],
-        }
-        (Path(directory) / "kustomization.yaml").write_text(
-            yaml.safe_dump(kustomization, sort_keys=False)
-        )
+        write_wrapper(directory, overlay, components)
         try:
             return render(directory)
         except RenderError as error:

@@ -4,12 +4,11 @@ The naive run and the tests use these, so no copy of the manifests exists anywhe
 base/ and every variant changes with it.
 """
 
-import os
 from pathlib import Path
 
 import yaml
 
-from tools.kustomize import find, render
+from tools.kustomize import find, render, write_wrapper
 from tools.repo import ROOT
 
 CONTAINER = "/spec/template/spec/containers/0"
@@ -25,26 +24,13 @@ def write(
     """Write `directory`/kustomization.yaml: `overlay` with the JSON6902 `ops` on its Deployment,
     the named components of components/ switched on (as the one line in an overlay does) and
     `rollout_ops` on the Rollout they bring."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     patches = [
         {"target": {"kind": kind}, "patch": yaml.safe_dump(list(patch))}
         for kind, patch in (("Deployment", ops), ("Rollout", rollout_ops))
         if patch
     ]
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        # kustomize refuses absolute paths to other kustomizations.
-        "resources": [os.path.relpath(Path(overlay).resolve(), directory.resolve())],
-        "components": [
-            os.path.relpath((ROOT / "components" / name).resolve(), directory.resolve())
-            for name in components
-        ],
-        "patches": patches,
-    }
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
-    return directory
+    names = [ROOT / "components" / name for name in components]
+    return write_wrapper(directory, overlay, names, patches)
 
 
 def deployment(overlay: str | Path) -> dict:
