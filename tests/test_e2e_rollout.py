@@ -20,13 +20,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests import fake_kubectl
 from tests.test_e2e_kind import KIND_SYSTEM_MILLICORES, RUNNER_MILLICORES, millicores
 from tools.kustomize import find, render, render_with_components
 from tools.repo import ROOT
@@ -146,28 +146,7 @@ def test_the_scripts_pass_shellcheck(script):
 # "abort" (what must happen), "promoted" (the active Service moved to the broken pods),
 # "no-analysis" (aborted, but no AnalysisRun failed), "v2-answered" (the load saw v2).
 FAKE_KUBECTL = r"""
-import json, os, sys
-
-STATE = os.environ["FAKE_KUBECTL_STATE"]
 SCENARIO = os.environ["SCENARIO"]
-args = sys.argv[1:]
-if "-f" in args:
-    sys.stdin.read()
-with open(STATE) as f:
-    state = json.load(f)
-TAKES_VALUE = {"--namespace", "--selector", "--output", "-k", "-f"}
-options, positional = {}, []
-rest = iter(args)
-for arg in rest:
-    if arg == "--":
-        break
-    if arg in TAKES_VALUE:
-        options[arg] = next(rest)
-    elif arg.startswith("-"):
-        name, _, value = arg.partition("=")
-        options[name] = value
-    else:
-        positional.append(arg)
 command, objects = positional[0], positional[1:]
 output = options.get("--output", "")
 state["calls"] += 1
@@ -229,10 +208,7 @@ with open(STATE, "w") as f:
 @pytest.fixture
 def cluster(tmp_path):
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    kubectl = bin_dir / "kubectl"
-    kubectl.write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_KUBECTL))
-    kubectl.chmod(0o755)
+    fake_kubectl.install(bin_dir, FAKE_KUBECTL)
 
     def run(scenario: str, *args: str) -> subprocess.CompletedProcess:
         state = tmp_path / "state.json"

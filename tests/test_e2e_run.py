@@ -18,43 +18,16 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests import fake_kubectl
 from tools.repo import ROOT
 
 RUN_SH = ROOT / "tools" / "e2e" / "run.sh"
 
 FAKE_KUBECTL = r"""
-import fcntl, json, os, sys
-
-STATE = os.environ["FAKE_KUBECTL_STATE"]
-args = sys.argv[1:]
-if "-f" in args:
-    sys.stdin.read()  # before the lock: the writer of the pipe may be waiting for it
-# One call at a time, like one API server: `kubectl create ... | kubectl apply -f -` runs two.
-lock = open(STATE + ".lock", "w")
-fcntl.flock(lock, fcntl.LOCK_EX)
-with open(STATE) as f:
-    state = json.load(f)
-with open(STATE + ".log", "a") as log:
-    log.write(" ".join(args) + "\n")
-
-TAKES_VALUE = {"--namespace", "--selector", "--output", "-k", "-f"}
-options, positional = {}, []
-rest = iter(args)
-for arg in rest:
-    if arg == "--":
-        break
-    if arg in TAKES_VALUE:
-        options[arg] = next(rest)
-    elif arg.startswith("-"):
-        name, _, value = arg.partition("=")
-        options[name] = value
-    else:
-        positional.append(arg)
 UID = "batch.kubernetes.io/controller-uid"
 
 
@@ -131,10 +104,7 @@ k wait --for=condition=Ready pod --selector job-name=loadgen --timeout=180s
 def cluster(tmp_path):
     """A fake kubectl on PATH and its state; returns a function that runs a run.sh copy."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    kubectl = bin_dir / "kubectl"
-    kubectl.write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_KUBECTL))
-    kubectl.chmod(0o755)
+    fake_kubectl.install(bin_dir, FAKE_KUBECTL)
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"jobs": {}, "pods": [], "uids": 0}))
 

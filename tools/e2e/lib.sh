@@ -1,8 +1,34 @@
-# Shared by tools/e2e/run.sh and tools/e2e/rollout.sh (sourced, not run): kubectl in the
-# namespace, logging, bounded waits, the in-cluster load generator (tools/e2e-job/) and the
-# namespace's state on failure. The caller sets NAMESPACE, SELECTOR, OUT, PYTHON and HERE (this
-# directory) before sourcing it.
-# shellcheck shell=bash disable=SC2153,SC2154
+# Shared by tools/e2e/run.sh and tools/e2e/rollout.sh (sourced, not run): their common
+# settings, the check of their two overlay arguments, kubectl in the namespace, logging, bounded
+# waits, the in-cluster load generator (tools/e2e-job/) and the namespace's state on failure. The
+# caller sets HERE (this directory) before sourcing it.
+# shellcheck shell=bash disable=SC2034
+
+NAMESPACE=${NAMESPACE:-zero-downtime}
+SELECTOR=${SELECTOR:-app.kubernetes.io/name=zero-downtime-app}
+OUT=${OUT:-e2e-out}
+MIN_REQUESTS=${MIN_REQUESTS:-200}
+WARMUP_SECONDS=${WARMUP_SECONDS:-10}
+COOLDOWN_SECONDS=${COOLDOWN_SECONDS:-5}
+PYTHON=${PYTHON:-python3}
+
+# check_overlays "FIRST_NAME SECOND_NAME" ARGUMENTS...: exactly two overlay directories, each
+# with a kustomization.yaml; otherwise one line and exit 2.
+check_overlays() {
+    local names=$1
+    shift
+    if [ $# -ne 2 ]; then
+        echo "$0: expected $names, got $# arguments (the header of $0 lists the settings)" >&2
+        exit 2
+    fi
+    local overlay
+    for overlay in "$@"; do
+        if [ ! -f "$overlay/kustomization.yaml" ]; then
+            echo "$0: $overlay: no kustomization.yaml there" >&2
+            exit 2
+        fi
+    done
+}
 
 k() { kubectl --namespace "$NAMESPACE" "$@"; }
 log() { printf '%s e2e: %s\n' "$(date -u +%H:%M:%S)" "$*"; }

@@ -22,35 +22,18 @@
 # ABORT_TIMEOUT_SECONDS (600), PYTHON.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "$0: expected STABLE_OVERLAY BROKEN_OVERLAY, got $# arguments (the header of $0 lists the settings)" >&2
-    exit 2
-fi
-STABLE=$1
-BROKEN=$2
-for overlay in "$STABLE" "$BROKEN"; do
-    if [ ! -f "$overlay/kustomization.yaml" ]; then
-        echo "$0: $overlay: no kustomization.yaml there" >&2
-        exit 2
-    fi
-done
-NAMESPACE=${NAMESPACE:-zero-downtime}
-ROLLOUT=${ROLLOUT:-zero-downtime-app}
-ACTIVE_SERVICE=${ACTIVE_SERVICE:-zero-downtime-app}
-SELECTOR=${SELECTOR:-app.kubernetes.io/name=zero-downtime-app}
-OUT=${OUT:-e2e-out}
-MIN_REQUESTS=${MIN_REQUESTS:-200}
-EXPECT_VERSION=${EXPECT_VERSION:-}
-WARMUP_SECONDS=${WARMUP_SECONDS:-10}
-COOLDOWN_SECONDS=${COOLDOWN_SECONDS:-5}
-ABORT_TIMEOUT_SECONDS=${ABORT_TIMEOUT_SECONDS:-600}
-PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-
-mkdir -p "$OUT"
-
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
+
+check_overlays "STABLE_OVERLAY BROKEN_OVERLAY" "$@"
+STABLE=$1
+BROKEN=$2
+ROLLOUT=${ROLLOUT:-zero-downtime-app}
+ACTIVE_SERVICE=${ACTIVE_SERVICE:-zero-downtime-app}
+EXPECT_VERSION=${EXPECT_VERSION:-}
+ABORT_TIMEOUT_SECONDS=${ABORT_TIMEOUT_SECONDS:-600}
+mkdir -p "$OUT"
 
 on_exit() {
     local status=$?

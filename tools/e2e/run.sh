@@ -15,33 +15,16 @@
 # WARMUP_SECONDS (10: load on FROM alone), COOLDOWN_SECONDS (5: load on TO alone), PYTHON.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "$0: expected FROM_OVERLAY TO_OVERLAY, got $# arguments (the header of $0 lists the settings)" >&2
-    exit 2
-fi
-FROM=$1
-TO=$2
-for overlay in "$FROM" "$TO"; do
-    if [ ! -f "$overlay/kustomization.yaml" ]; then
-        echo "$0: $overlay: no kustomization.yaml there" >&2
-        exit 2
-    fi
-done
-NAMESPACE=${NAMESPACE:-zero-downtime}
-DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
-SELECTOR=${SELECTOR:-app.kubernetes.io/name=zero-downtime-app}
-OUT=${OUT:-e2e-out}
-MIN_REQUESTS=${MIN_REQUESTS:-200}
-EXPECT_VERSIONS=${EXPECT_VERSIONS:-}
-WARMUP_SECONDS=${WARMUP_SECONDS:-10}
-COOLDOWN_SECONDS=${COOLDOWN_SECONDS:-5}
-PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-
-mkdir -p "$OUT"
-
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
+
+check_overlays "FROM_OVERLAY TO_OVERLAY" "$@"
+FROM=$1
+TO=$2
+DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
+EXPECT_VERSIONS=${EXPECT_VERSIONS:-}
+mkdir -p "$OUT"
 
 on_exit() {
     local status=$?

@@ -1,0 +1,48 @@
+"""A kubectl stand-in for the tests of the cluster scripts (tools/e2e/*.sh): a Python script
+that plays the API server from a JSON state file (FAKE_KUBECTL_STATE). PRELUDE reads the state
+and the command line into `state`, `options` and `positional`; each test adds the behaviour of
+its cluster after it and writes the state back."""
+
+import sys
+import textwrap
+from pathlib import Path
+
+PRELUDE = r"""
+import fcntl, json, os, sys
+
+STATE = os.environ["FAKE_KUBECTL_STATE"]
+args = sys.argv[1:]
+if "-f" in args:
+    sys.stdin.read()  # before the lock: the writer of the pipe may be waiting for it
+# One call at a time, like one API server: `kubectl create ... | kubectl apply -f -` runs two.
+lock = open(STATE + ".lock", "w")
+fcntl.flock(lock, fcntl.LOCK_EX)
+with open(STATE) as f:
+    state = json.load(f)
+with open(STATE + ".log", "a") as log:
+    log.write(" ".join(args) + "\n")
+
+TAKES_VALUE = {"--namespace", "--selector", "--output", "-k", "-f"}
+options, positional = {}, []
+rest = iter(args)
+for arg in rest:
+    if arg == "--":
+        break
+    if arg in TAKES_VALUE:
+        options[arg] = next(rest)
+    elif arg.startswith("-"):
+        name, _, value = arg.partition("=")
+        options[name] = value
+    else:
+        positional.append(arg)
+"""
+
+
+def install(bin_dir: Path, behaviour: str) -> Path:
+    """Write `bin_dir`/kubectl: PRELUDE, then `behaviour`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    kubectl = bin_dir / "kubectl"
+    script = textwrap.dedent(PRELUDE) + textwrap.dedent(behaviour)
+    kubectl.write_text(f"#!{sys.executable}\n" + script)
+    kubectl.chmod(0o755)
+    return kubectl
