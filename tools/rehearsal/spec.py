@@ -468,31 +468,54 @@ def read_deployment(
     strategy_type = rolling.data.get("type", "RollingUpdate")
     if strategy_type not in ("RollingUpdate", "Recreate"):
         raise rolling.error("type", f"unknown strategy {strategy_type!r}")
-    update = rolling.child("rollingUpdate")
+    max_surge, max_unavailable = read_surge(
+        rolling.child("rollingUpdate"), validate=strategy_type == "RollingUpdate"
+    )
+    return workload_record(
+        resource, spec, spec, strategy_type, max_surge, max_unavailable, config_maps, hpa_min
+    )
+
+
+def read_surge(fields: Fields, validate: bool) -> tuple[int | str, int | str]:
+    """maxSurge and maxUnavailable of a rollingUpdate (or canary) strategy, with defaults."""
+    where = f"{fields.where}: {fields.path}"
     try:
         max_surge = rollingupdate.parse_int_or_percent(
-            update.data.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE),
-            f"{where}: {update.path}.maxSurge",
+            fields.data.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE), f"{where}.maxSurge"
         )
         max_unavailable = rollingupdate.parse_int_or_percent(
-            update.data.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
-            f"{where}: {update.path}.maxUnavailable",
+            fields.data.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
+            f"{where}.maxUnavailable",
         )
-        if strategy_type == "RollingUpdate":
-            rollingupdate.validate(max_surge, max_unavailable, f"{where}: {update.path}")
+        if validate:
+            rollingupdate.validate(max_surge, max_unavailable, where)
     except rollingupdate.RollingUpdateError as error:
         raise RehearsalError(str(error)) from None
-    default_replicas = hpa_min if hpa_min is not None else 1
+    return max_surge, max_unavailable
+
+
+def workload_record(
+    resource: dict,
+    spec: Fields,
+    template_holder: Fields,
+    strategy_type: str,
+    max_surge: int | str,
+    max_unavailable: int | str,
+    config_maps: dict[str, dict],
+    hpa_min: int | None,
+) -> Deployment:
+    """The rehearsal's record of what owns the pods: a Deployment, or a Rollout whose pod
+    template may be another object's (`template_holder`)."""
     return Deployment(
-        name=name,
-        replicas=spec.integer("replicas", default_replicas, minimum=1),
+        name=resource.get("metadata", {}).get("name", "?"),
+        replicas=spec.integer("replicas", 1 if hpa_min is None else hpa_min, minimum=1),
         strategy_type=strategy_type,
         max_surge=max_surge,
         max_unavailable=max_unavailable,
         min_ready_seconds=spec.number("minReadySeconds", 0),
         progress_deadline_seconds=spec.number("progressDeadlineSeconds", 600, minimum=1),
         template=read_template(
-            spec, resource.get("metadata", {}).get("namespace", "default"), config_maps
+            template_holder, resource.get("metadata", {}).get("namespace", "default"), config_maps
         ),
     )
 
@@ -640,28 +663,10 @@ def read_rollout(
         holder = matches[0]
         holder_spec = Fields(holder.get("spec"), f"{source}: Deployment {target}", "spec")
     strategy = read_strategy(spec, read_analysis_jobs(resources, source))
-    canary = spec.child("strategy").child("canary")
-    try:
-        max_surge = rollingupdate.parse_int_or_percent(
-            canary.data.get("maxSurge", rollingupdate.DEFAULT_MAX_SURGE), f"{where}: maxSurge"
-        )
-        max_unavailable = rollingupdate.parse_int_or_percent(
-            canary.data.get("maxUnavailable", rollingupdate.DEFAULT_MAX_UNAVAILABLE),
-            f"{where}: maxUnavailable",
-        )
-    except rollingupdate.RollingUpdateError as error:
-        raise RehearsalError(str(error)) from None
-    record = Deployment(
-        name=name,
-        replicas=spec.integer("replicas", 1, minimum=1),
-        strategy_type="BlueGreen" if isinstance(strategy, BlueGreen) else "Canary",
-        max_surge=max_surge,
-        max_unavailable=max_unavailable,
-        min_ready_seconds=spec.number("minReadySeconds", 0),
-        progress_deadline_seconds=spec.number("progressDeadlineSeconds", 600, minimum=1),
-        template=read_template(
-            holder_spec, resource.get("metadata", {}).get("namespace", "default"), config_maps
-        ),
+    max_surge, max_unavailable = read_surge(spec.child("strategy").child("canary"), False)
+    kind = "BlueGreen" if isinstance(strategy, BlueGreen) else "Canary"
+    record = workload_record(
+        resource, spec, holder_spec, kind, max_surge, max_unavailable, config_maps, None
     )
     return record, Rollout(name=name, strategy=strategy), holder
 
