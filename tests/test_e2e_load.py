@@ -224,3 +224,30 @@ def test_run_script_passes_shellcheck():
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+ANALYSIS = ROOT / "tools" / "e2e" / "analysis.py"
+
+
+@pytest.mark.parametrize(
+    ("server", "version", "passes"),
+    [
+        ("app", "v7", True),  # N requests, all 2xx, all from the expected version
+        ("app", "any", True),
+        ("app", "v6", False),  # another version answered: the analysis must fail
+        ("broken", "v7", False),  # answers 500
+    ],
+)
+def test_the_analysis_passes_and_fails_as_its_verdict_says(start_server, server, version, passes):
+    target = start_server(server, APP_VERSION="v7")
+    result = subprocess.run(
+        [sys.executable, str(ANALYSIS), f"--url={target.url}/status", "--requests=120"]
+        + [f"--expect-version={version}", "--max-seconds=20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == (0 if passes else 1), result.stdout
+    verdict = [line for line in result.stdout.splitlines() if line.startswith("analysis ")]
+    assert verdict[0].startswith("analysis passed" if passes else "analysis FAILED")
