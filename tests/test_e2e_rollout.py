@@ -262,26 +262,3 @@ def test_the_checks_fail_when_the_broken_release_got_through(cluster, scenario, 
     result = cluster(scenario)
     assert result.returncode == 1
     assert reason in result.stdout
-
-
-@pytest.mark.parametrize(
-    "args, named",
-    [
-        ((), "got 0 arguments"),
-        (("tools/e2e-rollout/v1",), "got 1 arguments"),
-        (("tools/e2e-rollout/v1", "nowhere"), "nowhere"),
-    ],
-    ids=["no arguments", "one argument", "missing overlay"],
-)
-def test_bad_input_is_one_line_and_status_2(args, named):
-    result = subprocess.run(
-        ["bash", str(ROLLOUT_SH), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert named in result.stderr

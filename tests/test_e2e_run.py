@@ -184,8 +184,9 @@ def test_the_old_start_waits_on_the_previous_runs_pod(cluster, tmp_path):
     assert "loadgen-uid-1" in result.stderr
 
 
+@pytest.mark.parametrize("script", ["run.sh", "rollout.sh"])
 @pytest.mark.parametrize(
-    "args, named",
+    ("args", "named"),
     [
         ((), "got 0 arguments"),
         (("overlays/v1",), "got 1 arguments"),
@@ -193,16 +194,16 @@ def test_the_old_start_waits_on_the_previous_runs_pod(cluster, tmp_path):
     ],
     ids=["no arguments", "one argument", "missing overlay"],
 )
-def test_bad_input_is_one_line_and_status_2(cluster, args, named):
+def test_bad_input_is_one_line_and_status_2(script, args, named):
+    """Both cluster scripts check their two overlay arguments the same way (lib.sh)."""
     result = subprocess.run(
-        ["bash", str(RUN_SH), *args],
+        ["bash", str(RUN_SH.with_name(script)), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
-
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert named in result.stderr
