@@ -193,7 +193,7 @@ def shellcheck(script: str) -> subprocess.CompletedProcess:
 )
 def test_every_run_block_passes_shellcheck(where, script):
     result = shellcheck(script)
-    assert result.returncode == 0, result.stdout
+    assert result.returncode == 0, f"{where}: {result.stdout}"
 
 
 def test_shellcheck_catches_a_broken_run_block():
