@@ -13,12 +13,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.rehearsal.controller import DeploymentController
-from tools.rehearsal.kubelet import Pod
-from tools.rehearsal.rollouts import RolloutController
-from tools.rehearsal.runtime import Container, Launch, Runtime
-from tools.rehearsal.service import EndpointView
-from tools.rehearsal.spec import Deployment, PodTemplate, PreStop, Probe, Rollout
+from tools.rehearsal.cluster.container import Container, Launch
+from tools.rehearsal.cluster.deployment import DeploymentController
+from tools.rehearsal.cluster.kubelet import Pod
+from tools.rehearsal.cluster.network.view import EndpointView
+from tools.rehearsal.cluster.rollouts.controller import RolloutController
+from tools.rehearsal.cluster.runtime import Runtime
+from tools.rehearsal.manifests.spec import Deployment, PodTemplate, PreStop, Probe, Rollout
 from tools.rehearsal.timeline import Timeline
 
 SIGKILL_STATUS = 128 + signal.SIGKILL

@@ -1,7 +1,7 @@
 """Every way a request can fail is named for what happened, each produced here for real.
 
-The rehearsal's load generator (tools/rehearsal/load.py) runs against tiny servers on loopback
-that refuse, reset, cut an answer short, never answer, or answer HTTP 500.
+The rehearsal's load generator (tools/rehearsal/traffic/load.py) runs against tiny servers
+on loopback that refuse, reset, cut an answer short, never answer, or answer HTTP 500.
 """
 
 import asyncio
@@ -11,15 +11,14 @@ import struct
 
 import pytest
 
-from tools.rehearsal.load import (
+from tools.rehearsal.traffic.load import Generator, LoadConfig
+from tools.rehearsal.traffic.outcomes import (
     CUT_MID_RESPONSE,
     KEEPALIVE,
     OK,
     REFUSED,
     RESET_BEFORE_ANSWER,
     TIMEOUT,
-    Generator,
-    LoadConfig,
 )
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-App-Version: v9\r\n\r\nOK v9\n"

@@ -12,16 +12,18 @@ import pytest
 
 from tests import gitrepo
 from tools.imageref import ImageRef
-from tools.rehearsal import report, variants
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
-from tools.rehearsal.container_runtime import ContainerRuntime
+from tools.rehearsal.cluster.container_runtime import ContainerRuntime
+from tools.rehearsal.cluster.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.load import RESET_BEFORE_ANSWER
-from tools.rehearsal.run import Options, Result
-from tools.rehearsal.runtime import ProcessRuntime, Runtime
-from tools.rehearsal.sources import load_overlay, load_revision
-from tools.rehearsal.spec import Workload
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay, load_revision
+from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.options import Options
+from tools.rehearsal.report import findings
+from tools.rehearsal.result import Result
+from tools.rehearsal.traffic.outcomes import RESET_BEFORE_ANSWER
 from tools.repo import ROOT
 
 V1, V2 = ROOT / "overlays/v1", ROOT / "overlays/v2"
@@ -235,7 +237,7 @@ def test_failing_liveness_restarts_the_pod_without_touching_traffic(tmp_path):
     assert result.rollout_completed is not None
     assert [pod.restarts for pod in result.pods if pod.version == "v2"].count(1) == 1
     assert any(e.kind == "liveness failed" for e in result.events)
-    assert sorted(row["restarts"] for row in report.pod_rows(result))[-2:] == [0, 1]
+    assert sorted(row["restarts"] for row in findings.pod_rows(result))[-2:] == [0, 1]
 
 
 # -- the same rehearsals with pods as containers of the built images ------------------------

@@ -105,7 +105,7 @@ def test_the_analysis_job_ships_these_very_scripts_where_its_command_runs_them(v
         (mount,) = container["volumeMounts"]
         (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
         assert volume["configMap"]["name"] == config_map["metadata"]["name"]
-        # The command the rehearsal maps to tools/e2e/ (tools/rehearsal/analysis.py).
+        # The command the rehearsal maps to tools/e2e/ (rehearsal/cluster/rollouts/analysis.py).
         assert container["command"] == ["python3", "/opt/load-check/analysis.py"]
         assert mount["mountPath"] == "/opt/load-check"
         script = Path(container["command"][1]).name

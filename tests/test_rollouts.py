@@ -9,10 +9,10 @@ or canary Service. A broken v2 is ready and healthy but answers /status with 500
 import pytest
 
 from tests.test_rehearsal import V1, V2, options, rehearse, small
-from tools.rehearsal import variants
 from tools.rehearsal.cli import EXIT_ABORTED
 from tools.rehearsal.cli import main as cli_main
-from tools.rehearsal.sources import load_overlay
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay
 
 BLUE_GREEN, CANARY = "rollout-blue-green", "rollout-canary"
 # Scaled down as the other rehearsal tests are: 2 replicas, short delays.

@@ -11,8 +11,8 @@ import pytest
 
 from tests.emulation import Cluster, FakeRuntime, deployment, run
 from tools import rollingupdate
-from tools.rehearsal.rollouts import canary_counts
-from tools.rehearsal.spec import Analysis, BlueGreen, Canary, CanaryStep, Rollout
+from tools.rehearsal.cluster.rollouts.canary import canary_counts
+from tools.rehearsal.manifests.spec import Analysis, BlueGreen, Canary, CanaryStep, Rollout
 
 
 @dataclasses.dataclass

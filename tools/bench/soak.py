@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tools.bench.stats import upper_bound
-from tools.rehearsal import report
 from tools.rehearsal.cli import make_runtime, overlay_path, run_until_stopped
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.run import Options, Rehearsal
-from tools.rehearsal.sources import load_overlay
+from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.options import Options
+from tools.rehearsal.report import findings
+from tools.rehearsal.run import Rehearsal
 from tools.repo import ROOT
 
 # A busy loop that stops by itself: the CPU hog can never outlive the soak for long.
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             rehearsal = Rehearsal(source, target, runtime, options)
             result = asyncio.run(run_until_stopped(rehearsal))
             rate = result.rate  # the first run measured the capacity; the others reuse it
-            summary = report.summarize(result)
+            summary = findings.summarize(result)
             figure = RunFigures(
                 run=run,
                 requests=summary["requests"],
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in figure.traces:
                 print(f"  trace {line}", flush=True)
             if figure.failed or not figure.complete:
-                report.write_json(result, summary, args.out / f"{options.name}.json")
+                findings.write_json(result, summary, args.out / f"{options.name}.json")
             else:
                 shutil.rmtree(args.out / f"{options.name}-pods", ignore_errors=True)
     except (KeyboardInterrupt, asyncio.CancelledError):

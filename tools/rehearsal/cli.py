@@ -6,14 +6,16 @@ import signal
 import sys
 from pathlib import Path
 
-from tools.rehearsal import report
-from tools.rehearsal.container_runtime import ENGINE_RUNTIMES
+from tools.rehearsal.cluster.container_runtime import ENGINE_RUNTIMES
+from tools.rehearsal.cluster.faults import Faults
+from tools.rehearsal.cluster.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.faults import Faults
-from tools.rehearsal.run import Options, Rehearsal, Result
-from tools.rehearsal.runtime import ProcessRuntime, Runtime
-from tools.rehearsal.sources import load_overlay, load_revision
-from tools.rehearsal.spec import Workload
+from tools.rehearsal.manifests.sources import load_overlay, load_revision
+from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.options import Options
+from tools.rehearsal.report import findings
+from tools.rehearsal.result import Result
+from tools.rehearsal.run import Rehearsal
 from tools.repo import ROOT
 from tools.servers import SERVERS
 
@@ -189,19 +191,19 @@ def rehearse_and_report(
 def write_report(result: Result, plot: bool = True, show: bool = True) -> dict:
     """Write <name>.json, <name>-requests.csv (and <name>.png); print the summary."""
     options = result.options
-    summary = report.summarize(result)
+    summary = findings.summarize(result)
     outputs = [
         options.out_dir / f"{options.name}.json",
         options.out_dir / f"{options.name}-requests.csv",
     ]
-    report.write_json(result, summary, outputs[0])
-    report.write_requests(result, outputs[1])
+    findings.write_json(result, summary, outputs[0])
+    findings.write_requests(result, outputs[1])
     if plot:
-        from tools.rehearsal.plot import draw
+        from tools.rehearsal.findings.plot import draw
 
         outputs.append(draw(result, options.out_dir / f"{options.name}.png"))
     if show:
-        print(report.text(summary))
+        print(findings.text(summary))
         print("  output        " + ", ".join(str(path) for path in outputs))
     return summary
 
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("rehearsal: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(report.last_line(summary))
+    print(findings.last_line(summary))
     if result.ok:
         return EXIT_OK
     return EXIT_ABORTED if result.aborted_as_designed else EXIT_FAILED

@@ -21,13 +21,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.rehearsal import report, variants
 from tools.rehearsal.cli import rehearse_and_report, run_until_stopped, write_report
+from tools.rehearsal.cluster.runtime import ProcessRuntime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.plot import draw_releases
-from tools.rehearsal.run import Options, Rehearsal, Result
-from tools.rehearsal.runtime import ProcessRuntime
-from tools.rehearsal.sources import load_overlay
+from tools.rehearsal.findings.plot import draw_releases
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.options import Options
+from tools.rehearsal.report import findings
+from tools.rehearsal.result import Result
+from tools.rehearsal.run import Rehearsal
 from tools.repo import ROOT
 
 OUT = ROOT / "out"
@@ -38,8 +41,8 @@ def explanation(ours: dict, naive: dict) -> str:
     env = ours["termination"]["env"]
     drain = env.get("DRAIN_SECONDS", "?")
     graceful = naive["termination"]["env"].get("GRACEFUL_TIMEOUT", "?")
-    pre_stop = report.describe_pre_stop(ours["termination"]["preStop"])
-    causes = report.failure_causes(naive)
+    pre_stop = findings.describe_pre_stop(ours["termination"]["preStop"])
+    causes = findings.failure_causes(naive)
     delay = naive["propagation_delay_s"]
     lines = [
         "Why the naive run loses requests and ours does not:",
@@ -69,7 +72,7 @@ def side_by_side(ours: dict, naive: dict) -> str:
 
     def latency(summary: dict, phase: str) -> str:
         figures = summary["latency"][phase]
-        return f"{report.ms(figures['p50_ms'])} / {report.ms(figures['p99_ms'])} ms"
+        return f"{findings.ms(figures['p50_ms'])} / {findings.ms(figures['p99_ms'])} ms"
 
     def rollout(summary: dict) -> str:
         r = summary["rollout"]
@@ -91,7 +94,7 @@ def side_by_side(ours: dict, naive: dict) -> str:
                 "",
                 lambda s: "ours (python -m app)" if s is ours else "naive (tools/fixtures/naive)",
             ),
-            row("preStop", lambda s: report.describe_pre_stop(s["termination"]["preStop"])),
+            row("preStop", lambda s: findings.describe_pre_stop(s["termination"]["preStop"])),
             row("strategy", strategy),
             row("load", lambda s: f"{s['load_rps']:.0f} req/s"),
             row("requests", lambda s: str(s["requests"])),
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="zdt demo", description=__doc__).parse_args(argv)
     started = time.monotonic()
     print("Rollout rehearsal: real kustomize renders, real server processes, signals and requests;")
-    print(f"{report.EMULATED}.\n")
+    print(f"{findings.EMULATED}.\n")
     try:
         v1, v2 = (
             load_overlay(ROOT / "overlays/v1", "overlays/v1"),
@@ -290,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         print("\n== a broken release, and a good one, under each strategy ==")
-        print(f"  ({report.EMULATED_ROLLOUTS};")
+        print(f"  ({findings.EMULATED_ROLLOUTS};")
         print("   the five at once, each at a fifth of the load of ours)")
         with tempfile.TemporaryDirectory(prefix="rehearsal-releases-") as tmp:
             releases = rehearse_releases(ours.rate, Path(tmp))
@@ -317,6 +320,6 @@ def main(argv: list[str] | None = None) -> int:
             " a broken release must be stopped by blue-green (0 failed) and canary (within its"
             " bound), and a good one must complete under both with 0 failed"
         )
-    print(f"naive {report.last_line(naive_summary)}")
-    print(report.last_line(ours_summary))
+    print(f"naive {findings.last_line(naive_summary)}")
+    print(findings.last_line(ours_summary))
     return 0 if expected else 1

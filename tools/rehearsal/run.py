@@ -1,176 +1,27 @@
 """One rehearsal: bring up the "from" state, load it, apply the "to" state, watch every request."""
 
 import asyncio
-import math
 import random
 import shutil
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from tools.rehearsal import faults
-from tools.rehearsal.analysis import AnalysisRun, run_analysis
-from tools.rehearsal.controller import DeploymentController
+from tools.rehearsal.cluster import faults
+from tools.rehearsal.cluster.deployment import DeploymentController
+from tools.rehearsal.cluster.faults import FaultReport
+from tools.rehearsal.cluster.kubelet import Pod
+from tools.rehearsal.cluster.network.addresses import AddressPool
+from tools.rehearsal.cluster.network.proxy import ServiceProxy
+from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
+from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun, run_analysis
+from tools.rehearsal.cluster.rollouts.controller import RolloutController
+from tools.rehearsal.cluster.runtime import Runtime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.faults import FaultReport, Faults
-from tools.rehearsal.kubelet import Pod
-from tools.rehearsal.load import OK, LoadConfig, LoadProcess, RequestRecord
-from tools.rehearsal.network import AddressPool
-from tools.rehearsal.rollouts import RolloutController
-from tools.rehearsal.runtime import Runtime
-from tools.rehearsal.service import Endpoint, EndpointView, ServiceProxy
-from tools.rehearsal.spec import Analysis, PodTemplate, Workload
-from tools.rehearsal.timeline import Event, Timeline
-from tools.rehearsal.traces import FailureTrace, failure_traces
-from tools.repo import ROOT
-
-
-@dataclass
-class Options:
-    propagation_delay: float = 1.0  # endpoint change -> kube-proxy, seconds
-    propagation_jitter: float = 0.25  # +- uniformly
-    rate: float | None = None  # requests/s; None: a fraction of the capacity measured first
-    load_fraction: float = 0.5
-    capacity_seconds: float = 3.0
-    steady_seconds: float = 2.0
-    tail_seconds: float = 1.0  # load on the final state before stopping
-    fresh_clients: int = 8
-    keepalive_clients: int = 8
-    request_timeout: float = 5.0
-    wait_for_exit: bool = False  # False: stop once old pods can no longer receive requests
-    time_limit: float = 300.0
-    pod_network: str = "127.0.0.0/24"
-    out_dir: Path = ROOT / "out"
-    name: str = "rehearsal"
-    seed: int | None = None
-    progress: bool = True
-    faults: Faults = field(default_factory=Faults)
-
-    def validate(self) -> None:
-        checks = {
-            "--propagation-delay": self.propagation_delay >= 0,
-            "--propagation-jitter": 0 <= self.propagation_jitter <= self.propagation_delay,
-            "--rate": self.rate is None or 0 < self.rate <= 20_000,
-            "--load-fraction": 0 < self.load_fraction <= 1.5,
-            "--capacity-seconds": 0.5 <= self.capacity_seconds <= 60,
-            "--steady-seconds": 0 <= self.steady_seconds <= 600,
-            "--clients": 0 <= self.fresh_clients <= 256 and 0 <= self.keepalive_clients <= 256,
-            "--time-limit": 1 <= self.time_limit <= 3600,
-        }
-        checks["--clients"] = (
-            checks["--clients"] and self.fresh_clients + self.keepalive_clients > 0
-        )
-        for option, ok in checks.items():
-            if not ok:
-                raise RehearsalError(f"{option}: value out of range")
-        self.faults.validate()
-
-
-@dataclass
-class PodSummary:
-    name: str
-    version: str
-    address: str
-    restarts: int
-    exit_codes: list[int]
-    exit_reasons: list[str]
-
-
-@dataclass
-class Result:
-    name: str
-    source: Workload
-    target: Workload
-    options: Options
-    runtime: str
-    records: list[RequestRecord]  # started: seconds since the run's start
-    events: list[Event]
-    pods: list[PodSummary]
-    capacity: float | None
-    rate: float
-    load_started: float
-    steady_started: float  # the load runs at `rate` from here
-    rollout_started: float
-    rollout_completed: float | None
-    rollout_failed: str
-    settled: float  # old pods gone or unreachable
-    startup_seconds: float  # the fastest pod: creation to ready
-    final_versions: list[str]
-    proxy_no_endpoint: int
-    proxy_backend_failed: int
-    failure_traces: list[FailureTrace] = field(default_factory=list)
-    faults: list[FaultReport] = field(default_factory=list)
-    aborted: str = ""  # why Argo Rollouts aborted the rollout; "" when it did not
-    analyses: list[AnalysisRun] = field(default_factory=list)
-    # (run seconds, pods a new connection could go to) in the users' Service.
-    view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[RequestRecord]:
-        return [r for r in self.records if not r.ok]
-
-    @property
-    def rollout_duration(self) -> float | None:
-        return (
-            None
-            if self.rollout_completed is None
-            else self.rollout_completed - self.rollout_started
-        )
-
-    @property
-    def lower_bound(self) -> float:
-        """Waves x (the fastest pod start-up seen in this run + minReadySeconds); for a
-        Rollout, one wave per weight step (blue-green: one), plus its pauses and the time its
-        analyses took."""
-        wave = self.startup_seconds + self.target.deployment.min_ready_seconds
-        if self.target.rollout is not None:
-            steps = getattr(self.target.rollout.strategy, "steps", ())
-            pauses = sum(step.pause for step in steps if step.pause and step.pause != math.inf)
-            return self.waves * wave + pauses + sum(run.seconds for run in self.analyses)
-        return self.waves * wave
-
-    @property
-    def waves(self) -> int:
-        """How many times the rollout waits for new pods to become available."""
-        deployment = self.target.deployment
-        if self.target.rollout is not None:
-            steps = getattr(self.target.rollout.strategy, "steps", ())
-            return max(1, sum(step.weight is not None for step in steps))
-        if deployment.strategy_type == "Recreate":
-            return 1
-        return deployment.fenceposts.waves(deployment.replicas)
-
-    @property
-    def new_version_exposure(self) -> float:
-        """Seconds x the new version's share of the users' Service's endpoints, from the start
-        of the rollout to the end of the run: how much of the traffic it could take."""
-        new = {
-            pod.name for pod in self.pods if pod.version == self.target.deployment.template.version
-        }
-        total = 0.0
-        spans = [*self.view_history, (self.settled, ())]
-        for (start, pods), (end, _) in zip(spans, spans[1:], strict=False):
-            start, end = max(start, self.rollout_started), min(end, self.settled)
-            if end > start and pods:
-                total += (end - start) * sum(pod in new for pod in pods) / len(pods)
-        return total
-
-    @property
-    def failure_bound(self) -> int:
-        """The most requests the new version could have failed: every request it could have
-        taken (the load times its exposure), plus three standard deviations of chance."""
-        expected = self.rate * self.new_version_exposure
-        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(expected) + 1)
-
-    @property
-    def aborted_as_designed(self) -> bool:
-        """Argo Rollouts stopped the release, and it cost no more than its exposure."""
-        return bool(self.aborted) and len(self.failed) <= self.failure_bound
-
-    @property
-    def ok(self) -> bool:
-        slow_requests_answered = all(f.outcome in ("", OK) for f in self.faults)
-        return not self.failed and self.rollout_completed is not None and slow_requests_answered
+from tools.rehearsal.manifests.spec import Analysis, PodTemplate, Workload
+from tools.rehearsal.options import Options
+from tools.rehearsal.report.traces import failure_traces
+from tools.rehearsal.result import PodSummary, Result
+from tools.rehearsal.timeline import Timeline
+from tools.rehearsal.traffic.load import LoadConfig, LoadProcess
 
 
 @dataclass

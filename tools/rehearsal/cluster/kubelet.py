@@ -15,11 +15,12 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.rehearsal import httpclient
-from tools.rehearsal.runtime import Container, Launch, Runtime
-from tools.rehearsal.service import Endpoint
-from tools.rehearsal.spec import PodTemplate, PreStop, Probe
+from tools.rehearsal.cluster.container import Container, Launch
+from tools.rehearsal.cluster.network.view import Endpoint
+from tools.rehearsal.cluster.runtime import Runtime
+from tools.rehearsal.manifests.spec import PodTemplate, PreStop, Probe
 from tools.rehearsal.timeline import PodEvent, Timeline
+from tools.rehearsal.traffic import httpclient
 
 PRESTOP_OVERRUN_GRACE = 2.0
 SIGKILLED = (128 + signal.SIGKILL, -signal.SIGKILL)  # a container's, and a process's, status

@@ -1,7 +1,7 @@
 """Faults a rehearsal can add to its rollout: a crash, a node drain, a long request in flight.
 
 Each starts a set time after the rollout starts and reports what happened; the summary then
-says what each cost (tools/rehearsal/report.py).
+says what each cost (tools/rehearsal/report/findings.py).
 - crash (--kill-at): SIGKILL to the container of one ready old pod, as an out-of-memory kill or
   a segfault would do it; the kubelet restarts it and the rollout goes on.
 - node drain (--evict-at): every pod present is evicted, one at a time, as `kubectl drain` does:
@@ -14,13 +14,13 @@ says what each cost (tools/rehearsal/report.py).
 import asyncio
 from dataclasses import dataclass, field
 
-from tools.rehearsal import httpclient
-from tools.rehearsal.controller import DeploymentController
+from tools.rehearsal.cluster.deployment import DeploymentController
+from tools.rehearsal.cluster.network.proxy import ServiceProxy
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.load import OK, classify
-from tools.rehearsal.service import ServiceProxy
-from tools.rehearsal.spec import DisruptionBudget
+from tools.rehearsal.manifests.spec import DisruptionBudget
 from tools.rehearsal.timeline import PodEvent, Timeline
+from tools.rehearsal.traffic import httpclient
+from tools.rehearsal.traffic.outcomes import OK, classify
 
 EVICTION_RETRY_SECONDS = 5.0  # kubectl drain's pause after a refused eviction
 MAX_SLOW_REQUEST = 30.0  # the app's own limit for ?delay=

@@ -1,5 +1,5 @@
-"""Load through the Service, from its own process (`python -m tools.rehearsal.load`), so that it has
-its own interpreter and can use the other core.
+"""Load through the Service, from its own process (`python -m tools.rehearsal.traffic.load`),
+so that it has its own interpreter and can use the other core.
 
 Two kinds of clients: a new connection per request (the `while true; do wget ...; done` loop)
 and keep-alive clients that reuse their connection until the server says `Connection: close`.
@@ -10,7 +10,6 @@ Service's records). Load is loopback-only and bounded in request count and durat
 """
 
 import asyncio
-import errno
 import json
 import os
 import socket
@@ -19,33 +18,9 @@ import time
 from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
-from tools.rehearsal import httpclient
+from tools.rehearsal.traffic import httpclient
+from tools.rehearsal.traffic.outcomes import FRESH, KEEPALIVE, OK, RequestRecord, classify
 from tools.repo import ROOT
-
-FRESH = "new connection"
-KEEPALIVE = "keep-alive"
-OK = "ok"
-# How a request without an answer failed.
-REFUSED = "refused"  # nothing listened on the address
-RESET_BEFORE_ANSWER = "reset before answer"  # the connection ended (RST or EOF), no answer
-CUT_MID_RESPONSE = "cut mid-response"  # it ended after part of the answer
-TIMEOUT = "timeout"  # no complete answer within the request timeout
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request as the load generator saw it."""
-
-    started: float  # time.monotonic() in the load process (the same clock in every process)
-    latency: float  # seconds
-    outcome: str  # OK, "http <status>", or REFUSED, RESET_BEFORE_ANSWER, CUT_MID_RESPONSE, ...
-    version: str  # X-App-Version of the answer, "" when there was none
-    client: str  # FRESH or KEEPALIVE
-    port: int = 0  # the client's local port, 0 when no connection was made
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == OK
 
 
 @dataclass(frozen=True)
@@ -62,20 +37,6 @@ class LoadConfig:
     def __post_init__(self) -> None:
         if not self.host.startswith("127."):
             raise ValueError(f"load is loopback-only, got host {self.host!r}")
-
-
-def classify(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return REFUSED
-    if isinstance(error, httpclient.CutMidResponse):
-        return CUT_MID_RESPONSE
-    if isinstance(error, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
-        return RESET_BEFORE_ANSWER
-    if isinstance(error, TimeoutError):
-        return TIMEOUT
-    if isinstance(error, OSError) and error.errno:
-        return errno.errorcode.get(error.errno, str(error.errno)).lower()
-    return type(error).__name__
 
 
 @dataclass
@@ -269,7 +230,7 @@ def send(line: str) -> None:
 
 
 class LoadProcess:
-    """The rehearsal's handle on the load process (`python -m tools.rehearsal.load`)."""
+    """The rehearsal's handle on the load process (`python -m tools.rehearsal.traffic.load`)."""
 
     def __init__(self, config: LoadConfig, records_path: Path) -> None:
         self.config = config
@@ -283,7 +244,7 @@ class LoadProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tools.rehearsal.load",
+            "tools.rehearsal.traffic.load",
             json.dumps(asdict(self.config)),
             str(self.records_path),
             cwd=ROOT,

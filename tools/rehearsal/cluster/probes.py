@@ -1,16 +1,13 @@
 """One probe attempt, as the kubelet makes it: httpGet, tcpSocket or exec."""
 
 import asyncio
-from typing import TYPE_CHECKING
 
-from tools.rehearsal import httpclient
-from tools.rehearsal.spec import Probe
-
-if TYPE_CHECKING:
-    from tools.rehearsal.runtime import Container
+from tools.rehearsal.cluster.container import Container
+from tools.rehearsal.manifests.spec import Probe
+from tools.rehearsal.traffic import httpclient
 
 
-async def attempt(probe: Probe, address: str, container: "Container") -> bool:
+async def attempt(probe: Probe, address: str, container: Container) -> bool:
     """True when the probe succeeds within its timeout."""
     try:
         if probe.action == "http":

@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tools.rehearsal.load import (
+from tools.rehearsal.cluster.network.proxy import (
+    CLOSED_BY_CONNECT_FAILED,
+    CLOSED_BY_NO_ENDPOINT,
+    ConnectionTrace,
+)
+from tools.rehearsal.traffic.outcomes import (
     CUT_MID_RESPONSE,
     REFUSED,
     RESET_BEFORE_ANSWER,
     TIMEOUT,
     RequestRecord,
 )
-from tools.rehearsal.service import CLOSED_BY_CONNECT_FAILED, CLOSED_BY_NO_ENDPOINT, ConnectionTrace
 
 # Log lines kept around a failed request, before and after it (seconds).
 LOG_MARGIN = 1.0

@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tools.rehearsal.kubelet import Pod
-from tools.rehearsal.spec import Deployment, PodTemplate
+from tools.rehearsal.cluster.kubelet import Pod
+from tools.rehearsal.manifests.spec import Deployment, PodTemplate
 from tools.rehearsal.timeline import PodEvent, Timeline
 
 RESYNC_SECONDS = 0.05

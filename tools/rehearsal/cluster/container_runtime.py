@@ -28,9 +28,10 @@ from functools import partial
 from tools.image.build import local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
+from tools.rehearsal.cluster.container import Container, Launch, wait_or_kill
+from tools.rehearsal.cluster.runtime import Runtime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.runtime import Container, Launch, Runtime, wait_or_kill
-from tools.rehearsal.spec import Workload
+from tools.rehearsal.manifests.spec import Workload
 
 NAME_PREFIX = "zdt-rehearsal-"
 NO_EXIT_STATUS = -1  # the engine lost track of the container

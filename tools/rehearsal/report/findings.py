@@ -7,12 +7,12 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from tools.rehearsal.faults import CRASH, NODE_DRAIN, FaultReport
-from tools.rehearsal.load import RequestRecord
-from tools.rehearsal.run import Result
-from tools.rehearsal.spec import BlueGreen, Rollout
+from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, FaultReport
+from tools.rehearsal.manifests.spec import BlueGreen, Rollout
+from tools.rehearsal.report.traces import cause, causes
+from tools.rehearsal.result import Result
 from tools.rehearsal.timeline import PodEvent
-from tools.rehearsal.traces import cause, causes
+from tools.rehearsal.traffic.outcomes import RequestRecord
 
 EMULATED = (
     "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"

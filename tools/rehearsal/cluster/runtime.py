@@ -3,7 +3,7 @@
 A runtime starts a container for a Launch (the pod's address, port, environment and version)
 and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
 `python -m <module>` directly on the pod's loopback address; ContainerRuntime
-(rehearsal/container_runtime.py) runs the built image with podman or docker, publishing
+(cluster/container_runtime.py) runs the built image with podman or docker, publishing
 <address>:<port> to the container's port.
 """
 
@@ -14,58 +14,16 @@ import os
 import signal
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
-from tools.rehearsal import probes
+from tools.rehearsal.cluster import probes
+from tools.rehearsal.cluster.container import Container, Launch, wait_or_kill
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.spec import Probe, Workload
+from tools.rehearsal.manifests.spec import Probe, Workload
 from tools.repo import ROOT
 from tools.servers import SERVERS, server_module
 
 PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class Launch:
-    pod: str
-    image: str
-    version: str
-    address: str  # the pod IP: a 127.0.0.x loopback address
-    port: int  # the container port the Service and the probes reach
-    env: dict[str, str]  # the container's environment from the manifest
-    log_path: Path
-    user: str | None = None  # securityContext "uid[:gid]" (a container runtime applies it)
-    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem (likewise)
-    command: tuple[str, ...] = ()  # the manifest's command and args (likewise)
-    args: tuple[str, ...] = ()
-    memory_limit: int | None = None  # bytes (likewise: the engine enforces it)
-    cpu_limit: float | None = None  # cores (likewise)
-
-
-class Container(ABC):
-    @abstractmethod
-    def is_alive(self) -> bool: ...
-
-    @abstractmethod
-    async def signal(self, signum: int) -> None:
-        """Deliver a signal to the container's main process (PID 1 in a real container)."""
-
-    @abstractmethod
-    async def kill(self) -> None:
-        """SIGKILL everything in the container."""
-
-    @abstractmethod
-    async def wait(self) -> int:
-        """Wait for the main process to exit; return its exit status (negative: signal)."""
-
-    @abstractmethod
-    async def exec(self, command: tuple[str, ...], timeout: float) -> int | None:
-        """Run a command in the container; None when it timed out (and was killed)."""
-
-    async def oom_killed(self) -> bool:
-        """Whether the engine says the out-of-memory killer ended the container."""
-        return False
 
 
 class Runtime(ABC):
@@ -119,19 +77,6 @@ class ProcessContainer(Container):
             stderr=asyncio.subprocess.DEVNULL,
         )
         return await wait_or_kill(process, timeout)
-
-
-async def wait_or_kill(process: asyncio.subprocess.Process, timeout: float) -> int | None:
-    """The exit status of an exec'd command, or None when it outlived `timeout` and was killed.
-
-    Like the kubelet, stop waiting; the command itself may run on in a container.
-    """
-    try:
-        return await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return None
 
 
 # Looked up once, here in the parent. die_with_parent runs between fork and exec in a child of

@@ -1,0 +1,1 @@
+"""The emulated cluster: controllers, kubelet, container runtimes, network, faults."""

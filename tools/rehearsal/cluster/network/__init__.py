@@ -1,0 +1,1 @@
+"""The network between clients and pods: endpoint views, proxies, pod addresses."""

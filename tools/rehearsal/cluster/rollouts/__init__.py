@@ -1,0 +1,1 @@
+"""The Argo Rollouts controller, emulated: blue-green, canary, and analyses run for real."""

@@ -1,0 +1,1 @@
+"""What a run found: figures and text (findings), failure traces, pictures (plot)."""

@@ -1,0 +1,120 @@
+"""What a rehearsal found: every request, every event, every pod, and the figures derived."""
+
+import math
+from dataclasses import dataclass, field
+
+from tools.rehearsal.cluster.faults import FaultReport
+from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
+from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.options import Options
+from tools.rehearsal.report.traces import FailureTrace
+from tools.rehearsal.timeline import Event
+from tools.rehearsal.traffic.outcomes import OK, RequestRecord
+
+
+@dataclass
+class PodSummary:
+    name: str
+    version: str
+    address: str
+    restarts: int
+    exit_codes: list[int]
+    exit_reasons: list[str]
+
+
+@dataclass
+class Result:
+    name: str
+    source: Workload
+    target: Workload
+    options: Options
+    runtime: str
+    records: list[RequestRecord]  # started: seconds since the run's start
+    events: list[Event]
+    pods: list[PodSummary]
+    capacity: float | None
+    rate: float
+    load_started: float
+    steady_started: float  # the load runs at `rate` from here
+    rollout_started: float
+    rollout_completed: float | None
+    rollout_failed: str
+    settled: float  # old pods gone or unreachable
+    startup_seconds: float  # the fastest pod: creation to ready
+    final_versions: list[str]
+    proxy_no_endpoint: int
+    proxy_backend_failed: int
+    failure_traces: list[FailureTrace] = field(default_factory=list)
+    faults: list[FaultReport] = field(default_factory=list)
+    aborted: str = ""  # why Argo Rollouts aborted the rollout; "" when it did not
+    analyses: list[AnalysisRun] = field(default_factory=list)
+    # (run seconds, pods a new connection could go to) in the users' Service.
+    view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RequestRecord]:
+        return [r for r in self.records if not r.ok]
+
+    @property
+    def rollout_duration(self) -> float | None:
+        return (
+            None
+            if self.rollout_completed is None
+            else self.rollout_completed - self.rollout_started
+        )
+
+    @property
+    def lower_bound(self) -> float:
+        """Waves x (the fastest pod start-up seen in this run + minReadySeconds); for a
+        Rollout, one wave per weight step (blue-green: one), plus its pauses and the time its
+        analyses took."""
+        wave = self.startup_seconds + self.target.deployment.min_ready_seconds
+        if self.target.rollout is not None:
+            steps = getattr(self.target.rollout.strategy, "steps", ())
+            pauses = sum(step.pause for step in steps if step.pause and step.pause != math.inf)
+            return self.waves * wave + pauses + sum(run.seconds for run in self.analyses)
+        return self.waves * wave
+
+    @property
+    def waves(self) -> int:
+        """How many times the rollout waits for new pods to become available."""
+        deployment = self.target.deployment
+        if self.target.rollout is not None:
+            steps = getattr(self.target.rollout.strategy, "steps", ())
+            return max(1, sum(step.weight is not None for step in steps))
+        if deployment.strategy_type == "Recreate":
+            return 1
+        return deployment.fenceposts.waves(deployment.replicas)
+
+    @property
+    def new_version_exposure(self) -> float:
+        """Seconds x the new version's share of the users' Service's endpoints, from the start
+        of the rollout to the end of the run: how much of the traffic it could take."""
+        new = {
+            pod.name for pod in self.pods if pod.version == self.target.deployment.template.version
+        }
+        total = 0.0
+        spans = [*self.view_history, (self.settled, ())]
+        for (start, pods), (end, _) in zip(spans, spans[1:], strict=False):
+            start, end = max(start, self.rollout_started), min(end, self.settled)
+            if end > start and pods:
+                total += (end - start) * sum(pod in new for pod in pods) / len(pods)
+        return total
+
+    @property
+    def failure_bound(self) -> int:
+        """The most requests the new version could have failed: every request it could have
+        taken (the load times its exposure), plus three standard deviations of chance."""
+        expected = self.rate * self.new_version_exposure
+        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(expected) + 1)
+
+    @property
+    def aborted_as_designed(self) -> bool:
+        """Argo Rollouts stopped the release, and it cost no more than its exposure."""
+        return bool(self.aborted) and len(self.failed) <= self.failure_bound
+
+    @property
+    def ok(self) -> bool:
+        slow_requests_answered = all(f.outcome in ("", OK) for f in self.faults)
+        return not self.failed and self.rollout_completed is not None and slow_requests_answered

@@ -1,0 +1,46 @@
+"""A request's outcome as a client sees it, and the record the load keeps of it."""
+
+import asyncio
+import errno
+from dataclasses import dataclass
+
+from tools.rehearsal.traffic import httpclient
+
+FRESH = "new connection"
+KEEPALIVE = "keep-alive"
+OK = "ok"
+# How a request without an answer failed.
+REFUSED = "refused"  # nothing listened on the address
+RESET_BEFORE_ANSWER = "reset before answer"  # the connection ended (RST or EOF), no answer
+CUT_MID_RESPONSE = "cut mid-response"  # it ended after part of the answer
+TIMEOUT = "timeout"  # no complete answer within the request timeout
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the load generator saw it."""
+
+    started: float  # time.monotonic() in the load process (the same clock in every process)
+    latency: float  # seconds
+    outcome: str  # OK, "http <status>", or REFUSED, RESET_BEFORE_ANSWER, CUT_MID_RESPONSE, ...
+    version: str  # X-App-Version of the answer, "" when there was none
+    client: str  # FRESH or KEEPALIVE
+    port: int = 0  # the client's local port, 0 when no connection was made
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
+
+
+def classify(error: BaseException) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(error, httpclient.CutMidResponse):
+        return CUT_MID_RESPONSE
+    if isinstance(error, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return RESET_BEFORE_ANSWER
+    if isinstance(error, TimeoutError):
+        return TIMEOUT
+    if isinstance(error, OSError) and error.errno:
+        return errno.errorcode.get(error.errno, str(error.errno)).lower()
+    return type(error).__name__
