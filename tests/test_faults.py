@@ -4,7 +4,7 @@ a node drain under a PodDisruptionBudget, a long request in flight when its pod 
 import dataclasses
 
 import pytest
-from tools.rehearsal.findings.summary import summarize
+from tools.rehearsal.report.findings import summarize
 
 from tests.test_rehearsal import V1, V2, failures, options, rehearse, small, variant
 from tools.rehearsal.cluster.container_runtime import ContainerRuntime

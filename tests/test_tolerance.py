@@ -6,7 +6,7 @@ import pytest
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal.tolerance import tolerance
+from tools.rehearsal import tolerance
 from tools.repo import ROOT
 
 V2 = ROOT / "overlays/v2"
@@ -18,7 +18,7 @@ def template_of(ops: list[dict], tmp_path):
 
 
 def test_the_overlay_tolerates_its_pre_stop_plus_its_drain():
-    found = tolerance(load_overlay(V2).deployment.template, "overlays/v2")
+    found = tolerance.of(load_overlay(V2).deployment.template, "overlays/v2")
     assert (found.pre_stop, found.drain, found.seconds) == (5, 5, 10)
     assert found.describe() == "preStop 5 s + DRAIN_SECONDS 5 s"
 
@@ -26,17 +26,17 @@ def test_the_overlay_tolerates_its_pre_stop_plus_its_drain():
 def test_a_shorter_pre_stop_or_drain_tolerates_less(tmp_path):
     rendered = variants.deployment(V2)
     ops = variants.pre_stop_sleep(2) + variants.env(rendered, {"DRAIN_SECONDS": "1.5"})
-    assert tolerance(template_of(ops, tmp_path), "variant").seconds == 3.5
+    assert tolerance.of(template_of(ops, tmp_path), "variant").seconds == 3.5
 
 
 def test_without_a_pre_stop_only_the_drain_is_left(tmp_path):
     ops = variants.without_pre_stop(variants.deployment(V2))
-    assert tolerance(template_of(ops, tmp_path), "variant").seconds == 5
+    assert tolerance.of(template_of(ops, tmp_path), "variant").seconds == 5
 
 
 def test_a_grace_period_shorter_than_the_chain_caps_it(tmp_path):
     ops = [variants.put("/spec/template/spec/terminationGracePeriodSeconds", 7)]
-    found = tolerance(template_of(ops, tmp_path), "variant")
+    found = tolerance.of(template_of(ops, tmp_path), "variant")
     assert found.seconds == 7
     assert found.describe().startswith("terminationGracePeriodSeconds 7 s")
 
@@ -44,4 +44,4 @@ def test_a_grace_period_shorter_than_the_chain_caps_it(tmp_path):
 def test_a_drain_the_app_would_refuse_is_named(tmp_path):
     ops = variants.env(variants.deployment(V2), {"DRAIN_SECONDS": "soon"})
     with pytest.raises(RehearsalError, match="^variant: DRAIN_SECONDS"):
-        tolerance(template_of(ops, tmp_path), "variant")
+        tolerance.of(template_of(ops, tmp_path), "variant")

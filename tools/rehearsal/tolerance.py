@@ -39,7 +39,7 @@ class Tolerance:
         return parts
 
 
-def tolerance(template: PodTemplate, source: str) -> Tolerance:
+def of(template: PodTemplate, source: str) -> Tolerance:
     pre_stop = template.pre_stop
     sleep = pre_stop.seconds if pre_stop is not None and pre_stop.action == "sleep" else 0.0
     environ = {var.name: var.value for var in template.env if not var.field_path}
