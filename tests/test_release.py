@@ -383,6 +383,7 @@ def test_push_rebases_onto_a_branch_that_moved_on(remote_and_clones):
     result = run_push(runner, "overlay.txt")
 
     assert result.returncode == 0, result.stderr
+    assert "push rejected (fetch first, attempt 1/5)" in result.stdout
     assert "attempt 2" in result.stdout
     log = gitrepo.git(origin, "log", "--format=%s|%an", "main").splitlines()
     assert log == [
@@ -416,3 +417,73 @@ def test_push_with_nothing_to_commit_does_nothing(remote_and_clones):
     assert result.returncode == 0, result.stderr
     assert "nothing to commit" in result.stdout
     assert gitrepo.git(origin, "rev-parse", "main") == head
+
+
+def refuse_every_push(origin: Path) -> Path:
+    """A pre-receive hook as branch protection answers: git's `remote:` line, then refusal.
+    Each run is counted in a file beside the repository."""
+    runs = origin.parent / "hook-runs"
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> '{runs}'\n"
+        "echo 'GH006: Protected branch update failed for refs/heads/main.' >&2\n"
+        "exit 1\n"
+    )
+    hook.chmod(0o755)
+    return runs
+
+
+def test_push_refused_by_the_remote_fails_at_once_with_gits_message(remote_and_clones):
+    origin, runner, _ = remote_and_clones
+    runs = refuse_every_push(origin)
+    head = gitrepo.git(origin, "rev-parse", "main")
+    (runner / "overlay.txt").write_text("tag: two\n")
+
+    result = zdt(
+        "push", "--message", "release: two", "--repo", str(runner), "--", "overlay.txt",
+        env=gitrepo.ISOLATED, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    # The hook's own words and git's reason, then one line saying it was not retried.
+    assert "remote: GH006: Protected branch update failed for refs/heads/main." in result.stderr
+    assert "[remote rejected] (pre-receive hook declined)" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "zdt push: push to origin/main failed (pre-receive hook declined); not retried"
+    )
+    assert "rebasing" not in result.stdout
+    assert runs.read_text().splitlines() == ["run"]
+    assert gitrepo.git(origin, "rev-parse", "main") == head
+
+
+def test_push_to_an_unreachable_remote_fails_at_once(remote_and_clones, tmp_path):
+    _, runner, _ = remote_and_clones
+    (runner / "overlay.txt").write_text("tag: two\n")
+    nowhere = tmp_path / "nowhere.git"
+
+    result = zdt(
+        "push", "--message", "release: two", "--remote", str(nowhere), "--repo", str(runner),
+        "--", "overlay.txt", env=gitrepo.ISOLATED, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "does not appear to be a git repository" in result.stderr
+    assert result.stderr.splitlines()[-1] == f"zdt push: push to {nowhere}/main failed; not retried"
+    assert "rebasing" not in result.stdout
+
+
+def test_push_gives_up_behind_after_its_last_attempt(remote_and_clones):
+    _, runner, colleague = remote_and_clones
+    (runner / "overlay.txt").write_text("tag: two\n")
+    (colleague / "other.txt").write_text("y\n")
+    gitrepo.commit_all(colleague, "unrelated change")
+    gitrepo.git(colleague, "push", "--quiet", "origin", "main")
+
+    result = zdt(
+        "push", "--message", "release: two", "--attempts", "1", "--repo", str(runner), "--",
+        "overlay.txt", env=gitrepo.ISOLATED, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "still behind after 1 attempts" in result.stderr
