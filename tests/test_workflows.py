@@ -29,6 +29,7 @@ PINNED_USES = re.compile(
     r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})"
     r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$"
 )
+LOCAL_USES = re.compile(r"^\s*uses:\s+\./\.github/workflows/[\w.-]+\.yml(\s+#.*)?$")
 
 
 def load(path: Path) -> dict:
@@ -136,7 +137,8 @@ def test_every_action_is_pinned_to_a_commit_with_its_version():
     pins: dict[str, set[tuple[str, str]]] = {}
     for path in WORKFLOW_FILES:
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if re.match(r"^\s*(?:-\s+)?uses:", line):
+            # A workflow of this repository (./) runs from the caller's own commit.
+            if re.match(r"^\s*(?:-\s+)?uses:", line) and not LOCAL_USES.match(line):
                 match = PINNED_USES.match(line)
                 assert match, f"{path.name}:{number}: not pinned as owner/name@<sha> # vX.Y.Z"
                 pins.setdefault(match["action"], set()).add((match["sha"], match["version"]))
@@ -187,7 +189,7 @@ def shellcheck(script: str) -> subprocess.CompletedProcess:
     [
         (f"{name}.{step.get('name', index)}", step["run"])
         for name, job in jobs()
-        for index, step in enumerate(job["steps"])
+        for index, step in enumerate(job.get("steps", []))
         if "run" in step
     ],
 )
@@ -208,7 +210,7 @@ def test_ci_runs_the_readme_test_command_and_the_linters():
     linters = ("hadolint Dockerfile", "zizmor", "vendor.github-workflows", "vendor.dependabot")
     for command in linters:
         assert any(command in run for run in ci_runs), command
-    assert set(WORKFLOWS["ci"]["on"]) == {"pull_request", "push"}
+    assert set(WORKFLOWS["ci"]["on"]) == {"pull_request", "push", "workflow_call"}
     # The container tests run on the runner's Docker instead of being skipped.
     assert WORKFLOWS["ci"]["jobs"]["test"]["env"]["REQUIRE_CONTAINER_ENGINE"] == "1"
 
@@ -228,7 +230,7 @@ def step_named(job: dict, name: str) -> dict:
 
 
 def index_of(job: dict, predicate) -> int | None:
-    return next((i for i, step in enumerate(job["steps"]) if predicate(step)), None)
+    return next((i for i, step in enumerate(job.get("steps", [])) if predicate(step)), None)
 
 
 def uses(action: str):
@@ -278,6 +280,133 @@ def test_the_concurrency_check_catches_a_dropping_queue(change):
     assert concurrency_problems(broken)
 
 
+# Tests gate the release: nothing is built, pushed or committed for a commit whose tests failed.
+
+CI = WORKFLOWS["ci"]
+CI_CALL = "./.github/workflows/ci.yml"
+# Status functions that let a job run although a job it needs failed or was skipped. Without
+# one, GitHub skips every job that needs a failed job (workflow syntax, jobs.<job_id>.needs).
+RUN_AFTER_FAILURE = ("always()", "failure()", "cancelled()")
+
+
+def needed(workflow: dict, name: str) -> set[str]:
+    """Every job `name` waits for, directly or through other jobs."""
+    direct = workflow["jobs"][name].get("needs", [])
+    direct = [direct] if isinstance(direct, str) else direct
+    return set(direct).union(*(needed(workflow, job) for job in direct))
+
+
+def gate_problems(release: dict, ci: dict) -> list[str]:
+    """Why the release could build or deploy a commit whose tests failed (empty: it cannot)."""
+    problems = []
+    if "workflow_call" not in ci["on"]:
+        problems.append("ci.yml has no workflow_call: the release cannot run it")
+    callers = [name for name, job in release["jobs"].items() if job.get("uses") == CI_CALL]
+    if len(callers) != 1:
+        return [*problems, f"{len(callers)} jobs call {CI_CALL}"]
+    (tests,) = callers
+    if "secrets" in release["jobs"][tests]:
+        problems.append(f"{tests}: secrets passed to the tests")
+    for name, job in release["jobs"].items():
+        ships = steps(job, "docker/build-push-action") or any(
+            map(running("zdt push"), job.get("steps", []))
+        )
+        if ships and tests not in needed(release, name):
+            problems.append(f"{name} does not wait for {tests}")
+        if tests in needed(release, name):
+            condition = str(job.get("if", ""))
+            if any(function in condition for function in RUN_AFTER_FAILURE):
+                problems.append(f"{name} runs even when {tests} failed (if: {condition})")
+    # The called jobs test the release's own commit: github.sha, checkout's default.
+    for name, job in ci["jobs"].items():
+        for step in steps(job, "actions/checkout"):
+            if "ref" in step.get("with", {}):
+                problems.append(f"ci.yml {name} checks out {step['with']['ref']}, not the commit")
+    if not any(s.get("run") == "make test" for job in ci["jobs"].values() for s in job["steps"]):
+        problems.append("ci.yml does not run make test")
+    # A called workflow sees the caller's name in github.workflow: without it in the group, the
+    # release's tests and ci.yml's own run on the same push share a group, and one cancels the
+    # other (GitHub: reusable workflows reference, jobs.<job_id>.permissions, the note).
+    concurrency = ci.get("concurrency", {})
+    if concurrency.get("cancel-in-progress") and "github.workflow" not in concurrency["group"]:
+        problems.append("ci.yml's own run and the release's call share a concurrency group")
+    return problems
+
+
+def test_the_release_builds_nothing_before_the_commits_tests_pass():
+    assert gate_problems(RELEASE, CI) == []
+    assert RELEASE["jobs"]["tests"] == {
+        "name": "Tests of this commit (ci.yml)",
+        "uses": CI_CALL,
+        "permissions": {"contents": "read"},
+    }
+    assert "tests" in needed(RELEASE, "image")
+    assert "tests" in needed(RELEASE, "tag-commit")
+
+
+def _build_without_tests(release, ci):
+    release["jobs"]["image"]["needs"] = "settings"
+
+
+def _build_always(release, ci):
+    release["jobs"]["image"]["if"] = "always()"
+
+
+def _commit_unless_cancelled(release, ci):
+    release["jobs"]["tag-commit"]["if"] = "${{ !cancelled() }}"
+
+
+def _no_tests_job(release, ci):
+    del release["jobs"]["tests"]
+    release["jobs"]["image"]["needs"] = ["settings"]
+
+
+def _ci_not_callable(release, ci):
+    del ci["on"]["workflow_call"]
+
+
+def _ci_tests_main(release, ci):
+    (checkout,) = steps(ci["jobs"]["test"], "actions/checkout")
+    checkout["with"]["ref"] = "main"
+
+
+def _ci_shared_group(release, ci):
+    ci["concurrency"]["group"] = "ci-${{ github.ref }}"
+
+
+def _secrets_inherited(release, ci):
+    release["jobs"]["tests"]["secrets"] = "inherit"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _build_without_tests,
+        _build_always,
+        _commit_unless_cancelled,
+        _no_tests_job,
+        _ci_not_callable,
+        _ci_tests_main,
+        _ci_shared_group,
+        _secrets_inherited,
+    ],
+    ids=[
+        "build without the tests",
+        "build always",
+        "commit unless cancelled",
+        "no tests job",
+        "ci not callable",
+        "ci tests main",
+        "shared concurrency group",
+        "secrets inherited",
+    ],
+)
+def test_the_gate_check_catches_a_release_that_skips_its_tests(change):
+    release, ci = copy.deepcopy(RELEASE), copy.deepcopy(CI)
+    change(release, ci)
+    assert gate_problems(release, ci)
+
+
 def test_release_logs_in_to_ecr_public_with_oidc():
     (aws,) = steps(IMAGE_JOB, "aws-actions/configure-aws-credentials")
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_RELEASE_ROLE_ARN }}"
@@ -296,6 +425,27 @@ def test_release_build_pushes_with_cache_provenance_and_sbom():
     assert options["cache-from"] and options["cache-to"]
     assert options["provenance"] == "mode=max"
     assert options["sbom"] is True
+    assert attestation_problems(options) == []
+
+
+def attestation_problems(options: dict) -> list[str]:
+    """Why the attestation manifests could take the OCI 1.1 artifact form (artifactType and
+    subject), BuildKit's default since v0.32.0 (exporter/containerimage/export.go,
+    DefaultOCIArtifact), which ECR has been reported to refuse (empty: the legacy form)."""
+    outputs = options.get("outputs", "")
+    exporter = dict(item.partition("=")[::2] for item in outputs.split(",") if item)
+    if exporter.get("type") not in ("image", "registry"):
+        return [f"outputs {outputs!r}: not the image exporter that push: true pushes"]
+    if exporter.get("oci-artifact") != "false":
+        return [f"outputs {outputs!r}: attestations in BuildKit's default, OCI-artifact form"]
+    return []
+
+
+@pytest.mark.parametrize(
+    "outputs", ["", "type=image", "type=image,oci-artifact=true", "type=local,dest=out"]
+)
+def test_the_attestation_check_catches_the_oci_artifact_form(outputs):
+    assert attestation_problems({"outputs": outputs})
     (meta,) = steps(IMAGE_JOB, "docker/metadata-action")
     assert "type=sha,format=long,prefix=" in meta["with"]["tags"]
     assert "type=semver" in meta["with"]["tags"]
@@ -312,7 +462,7 @@ def test_release_pushes_to_the_repository_the_overlay_names():
     show = step_named(SETTINGS_JOB, "Read the repository from the overlay")
     assert 'zdt show "$OVERLAY" --image "$IMAGE_NAME" --field newName' in show["run"]
     assert SETTINGS_JOB["outputs"]["repository"] == "${{ steps.settings.outputs.repository }}"
-    assert IMAGE_JOB["needs"] == "settings"
+    assert "settings" in IMAGE_JOB["needs"]
     (meta,) = steps(IMAGE_JOB, "docker/metadata-action")
     assert meta["with"]["images"] == "${{ needs.settings.outputs.repository }}"
     assert IMAGE_JOB["env"]["REPOSITORY"] == "${{ needs.settings.outputs.repository }}"
@@ -418,10 +568,11 @@ def credential_problems(workflow: dict) -> list[str]:
             job.get("env", {})
         ):
             problems.append(f"{name}: a token in the job's environment, so in every step")
-        if job["permissions"].get("id-token") == "write" and any(map(installs, job["steps"])):
+        job_steps = job.get("steps", [])
+        if job["permissions"].get("id-token") == "write" and any(map(installs, job_steps)):
             problems.append(f"{name}: installs packages in the job that holds the OIDC token")
         first_credential = index_of(job, holds_credentials)
-        last_install = max((i for i, s in enumerate(job["steps"]) if installs(s)), default=None)
+        last_install = max((i for i, s in enumerate(job_steps) if installs(s)), default=None)
         if None not in (first_credential, last_install) and last_install > first_credential:
             problems.append(f"{name}: an install after a credential is in scope")
         for step in steps(job, "actions/checkout"):
@@ -431,7 +582,7 @@ def credential_problems(workflow: dict) -> list[str]:
             if job["permissions"].get("contents") == "write" and step["with"].get("token") != "":
                 problems.append(f"{name}: setup-python gets the write token (its default)")
         if job["permissions"].get("contents") == "write":
-            holders = [s.get("name") for s in job["steps"] if holds_credentials(s)]
+            holders = [s.get("name") for s in job_steps if holds_credentials(s)]
             if holders != ["Commit and push"]:
                 problems.append(f"{name}: the write token reaches {holders}")
     return problems
