@@ -163,6 +163,7 @@ def template(
     grace: float = 35,
     liveness: Probe | None = None,
     readiness: Probe | None = None,
+    readiness_gates: tuple[str, ...] = (),
 ) -> PodTemplate:
     return PodTemplate(
         template_hash=f"hash-{version}",
@@ -175,6 +176,7 @@ def template(
         liveness=liveness,
         pre_stop=None if pre_stop is None else PreStop("sleep", seconds=pre_stop),
         termination_grace=grace,
+        readiness_gates=readiness_gates,
     )
 
 

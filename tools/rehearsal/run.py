@@ -339,7 +339,7 @@ class Rehearsal:
                 self.log_dir,
                 self.timeline.wall_start,
             ),
-            notes=[*self.source.notes],
+            notes=[*self.source.notes, *self.runtime.notes()],
         )
 
     async def teardown(self) -> None:

@@ -16,6 +16,7 @@ class PodEvent(StrEnum):
     STARTED = "started"  # the startup probe passed
     READY = "ready"
     NOT_READY = "not ready"
+    CONDITION = "condition"  # a readiness gate's condition set (by the gate's controller)
     AVAILABLE = "available"  # ready for minReadySeconds (recorded by the controller)
     LIVENESS_FAILED = "liveness failed"
     STARTUP_FAILED = "startup failed"

@@ -115,8 +115,11 @@ class DeploymentController:
         while True:
             self.reconcile()
             self.wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation (stop())
+            # that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), RESYNC_SECONDS)
+                async with asyncio.timeout(RESYNC_SECONDS):
+                    await self.wake.wait()
 
     def reconcile(self) -> None:
         if self.spec is None:

@@ -6,11 +6,20 @@
   restarted, the second restart onwards after the kubelet's back-off (10 s, doubling, max 300 s);
 - termination: preStop (sleep, exec or httpGet) -> SIGTERM -> SIGKILL once
   terminationGracePeriodSeconds, counted from the start of termination, is over (plus the
-  kubelet's one-off 2 s when the preStop hook used it all).
+  kubelet's one-off 2 s when the preStop hook used it all);
+- a container that exits by itself is noticed at the next relist, every RELIST_PERIOD
+  (kubernetes pkg/kubelet/pleg/generic.go; the period is genericPlegRelistPeriod in
+  pkg/kubelet/kubelet.go): until then the kubelet neither restarts it nor reports it not ready;
+- the control plane sees the pod's Ready condition one status update (STATUS_UPDATE_SECONDS,
+  a PATCH to the API server) after the kubelet decides it (pkg/kubelet/status/status_manager.go:
+  the latest status is sent, intermediate ones are not). Ready is the containers' readiness AND
+  every readiness gate's condition True (pkg/kubelet/status/generate.go
+  GeneratePodReadyCondition).
 """
 
 import asyncio
 import contextlib
+import math
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +35,14 @@ PRESTOP_OVERRUN_GRACE = 2.0
 SIGKILLED = (128 + signal.SIGKILL, -signal.SIGKILL)  # a container's, and a process's, status
 BACKOFF_START = 10.0
 BACKOFF_MAX = 300.0
+RELIST_PERIOD = 1.0
+STATUS_UPDATE_SECONDS = 0.05
+
+
+async def relisted() -> None:
+    """Wait for the kubelet's next relist: one clock for every pod, as one PLEG lists them all."""
+    now = asyncio.get_running_loop().time()
+    await asyncio.sleep((math.floor(now / RELIST_PERIOD) + 1) * RELIST_PERIOD - now)
 
 
 def exit_reason(status: int, sigkill_sent: bool, memory_limit: int | None, oom_killed: bool) -> str:
@@ -59,8 +76,11 @@ class Pod:
         self.log_path = log_dir / f"{name}.log"
         self.created_at = timeline.now()
         self.started = False  # startup probe passed
-        self.ready = False  # readiness probe passing
+        self.containers_ready = False  # the kubelet's view: readiness probe passing
+        self.conditions: dict[str, bool] = {}  # readiness gates' conditions, set by others
+        self.ready = False  # the Ready condition the control plane sees
         self.ready_since: float | None = None
+        self.status_update: asyncio.TimerHandle | None = None
         self.first_ready: float | None = None
         self.terminating = False
         self.sigterm_sent = False
@@ -107,10 +127,38 @@ class Pod:
             return False
         return self.timeline.now() - self.ready_since >= min_ready_seconds
 
+    def set_condition(self, condition: str, status: bool) -> None:
+        """Set one of the pod's conditions, as a controller that owns a readiness gate does
+        (an ingress or load balancer controller, with a PATCH of the pod's status)."""
+        if self.conditions.get(condition) == status:
+            return
+        self.conditions[condition] = status
+        self.timeline.record(self.name, PodEvent.CONDITION, f"{condition}={status}")
+        self._update_status()
+
+    def gates_open(self) -> bool:
+        """Every readiness gate's condition exists and is True."""
+        return all(self.conditions.get(gate, False) for gate in self.template.readiness_gates)
+
     # -- state changes -----------------------------------------------------------------------
 
+    def _set_containers_ready(self, ready: bool) -> None:
+        self.containers_ready = ready
+        self._update_status()
+
+    def _update_status(self) -> None:
+        """Send the pod's status to the API server: the latest one arrives after one update."""
+        if self.status_update is None:
+            self.status_update = asyncio.get_running_loop().call_later(
+                STATUS_UPDATE_SECONDS, self._status_updated
+            )
+
+    def _status_updated(self) -> None:
+        self.status_update = None
+        self._set_ready(self.containers_ready and self.gates_open())
+
     def _set_ready(self, ready: bool) -> None:
-        if ready == self.ready:
+        if ready == self.ready or self.gone:
             return
         self.ready = ready
         self.ready_since = self.timeline.now() if ready else None
@@ -141,10 +189,11 @@ class Pod:
             )
             if backoff:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.deleted.wait(), backoff)
+                    async with asyncio.timeout(backoff):  # not wait_for: see deployment.py
+                        await self.deleted.wait()
             backoff = min(BACKOFF_MAX, backoff * 2) if backoff else BACKOFF_START
-        self.gone = True
         self._set_ready(False)
+        self.gone = True
         self.timeline.record(self.name, PodEvent.GONE)
         self.on_change(self)
 
@@ -182,42 +231,51 @@ class Pod:
         if self.template.readiness is None:
             probes.append(asyncio.create_task(self._ready_when_started()))
         exited = asyncio.create_task(container.wait())
-        deleted = asyncio.create_task(self.deleted.wait())
-        await asyncio.wait({exited, deleted, probe_failed}, return_when=asyncio.FIRST_COMPLETED)
-        deleted.cancel()
-        if exited.done():
-            outcome = "exited"
-        elif self.terminating:
-            outcome = "deleted"
-            await self._terminate(container, exited, self.template.termination_grace, "pod deleted")
-        else:
-            failed: Probe = probe_failed.result()
-            outcome = f"{failed.kind} failed"
-            grace = failed.termination_grace
-            grace = self.template.termination_grace if grace is None else grace
-            await self._terminate(container, exited, grace, f"{failed.kind} probe failed")
-        for task in probes:
-            task.cancel()
+        try:
+            outcome = await self._until_the_container_ends(container, exited, probe_failed)
+        finally:  # also when the run ends (force_stop)
+            for task in probes:
+                task.cancel()
         code = await exited
         reason = exit_reason(
             code, self.sigkill_sent, self.template.memory_limit, await container.oom_killed()
         )
         self.exit_codes.append(code)
         self.exit_reasons.append(reason)
-        self._set_ready(False)
+        self._set_containers_ready(False)
         self._set_started(False)
         self.timeline.record(self.name, PodEvent.EXITED, f"status {code} ({reason})")
         return outcome
 
+    async def _until_the_container_ends(
+        self, container: Container, exited: asyncio.Task, probe_failed: asyncio.Future
+    ) -> str:
+        """Wait for an exit, the pod's deletion or a failed probe; stop the container for the
+        last two. Return what happened."""
+        deleted = asyncio.create_task(self.deleted.wait())
+        await asyncio.wait({exited, deleted, probe_failed}, return_when=asyncio.FIRST_COMPLETED)
+        deleted.cancel()
+        if exited.done():
+            await relisted()  # meanwhile the probes go on, and fail
+            return "exited"
+        if self.terminating:
+            await self._terminate(container, exited, self.template.termination_grace, "pod deleted")
+            return "deleted"
+        failed: Probe = probe_failed.result()
+        grace = failed.termination_grace
+        grace = self.template.termination_grace if grace is None else grace
+        await self._terminate(container, exited, grace, f"{failed.kind} probe failed")
+        return f"{failed.kind} failed"
+
     async def _ready_when_started(self) -> None:
         await self.started_event.wait()
-        self._set_ready(True)
+        self._set_containers_ready(True)
 
     async def _probe_loop(self, probe: Probe, container: Container, failed: asyncio.Future) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(probe.initial_delay)
         successes = failures = 0
-        while container.is_alive():
+        while True:  # until the kubelet stops the probes: it learns of an exit at a relist
             if probe.kind != "startup" and not self.started:
                 await self.started_event.wait()  # the kubelet probes right after startup succeeds
             elif probe.kind == "startup" and self.started:
@@ -225,13 +283,13 @@ class Pod:
             if probe.kind == "liveness" and self.terminating:
                 return
             began = loop.time()
-            ok = await self.runtime.probe(probe, self.address, container)
+            ok = container.is_alive() and await self.runtime.probe(probe, self.address, container)
             successes, failures = (successes + 1, 0) if ok else (0, failures + 1)
             if probe.kind == "readiness":
                 if successes >= probe.success_threshold:
-                    self._set_ready(True)
+                    self._set_containers_ready(True)
                 elif failures >= probe.failure_threshold:
-                    self._set_ready(False)
+                    self._set_containers_ready(False)
             elif probe.kind == "startup" and ok:
                 self._set_started(True)
                 return

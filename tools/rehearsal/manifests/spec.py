@@ -78,6 +78,7 @@ class PodTemplate:
     args: tuple[str, ...] = ()  # replaces the image's CMD (container runtimes only)
     memory_limit: int | None = None  # bytes, resources.limits.memory
     cpu_limit: float | None = None  # cores, resources.limits.cpu
+    readiness_gates: tuple[str, ...] = ()  # spec.readinessGates[].conditionType
 
     def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
         fields = {
@@ -394,6 +395,26 @@ def read_limits(container: Fields) -> tuple[int | None, float | None]:
     return memory, cpu
 
 
+# A qualified name, as kubernetes pkg/apis/core/validation validateReadinessGates requires of a
+# gate's conditionType: an optional DNS subdomain prefix and "/", then a name of 63 characters.
+QUALIFIED_NAME = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+
+
+def read_readiness_gates(pod: Fields) -> tuple[str, ...]:
+    """spec.readinessGates: the conditions that must be True, besides the containers' readiness,
+    for the pod to be Ready."""
+    gates = []
+    for gate in pod.items("readinessGates"):
+        condition = gate.text("conditionType")
+        if not QUALIFIED_NAME.fullmatch(condition):
+            raise gate.error("conditionType", f"not a qualified name: {condition!r}")
+        gates.append(condition)
+    return tuple(gates)
+
+
 def read_user(pod: Fields, container: Fields) -> str | None:
     """runAsUser[:runAsGroup], each from the container's securityContext, else the pod's."""
     contexts = (container.child("securityContext"), pod.child("securityContext"))
@@ -454,6 +475,7 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         args=container.strings("args") if container.has("args") else (),
         memory_limit=memory_limit,
         cpu_limit=cpu_limit,
+        readiness_gates=read_readiness_gates(pod),
         **probes,
     )
 

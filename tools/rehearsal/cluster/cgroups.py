@@ -1,0 +1,142 @@
+"""CPU limits for process-mode pods, through the kernel's CPU controller, as the kubelet sets them.
+
+Each container gets its own cgroup under one parent per run, with `resources.limits.cpu` as a
+CFS quota over the kubelet's 100 ms period (kubernetes pkg/kubelet/cm/helpers_linux.go
+MilliCPUToQuota: quota = cores x period, at least 1 ms): cgroup v2 `cpu.max` ("QUOTA PERIOD", as
+runc's libcontainer/cgroups/fs2/cpu.go writes it), or v1 `cpu.cfs_quota_us` and
+`cpu.cfs_period_us`. The server joins its cgroup between fork and exec, so every process it
+forks later (gunicorn's workers) is throttled with it. Where no cgroup can be written (no root,
+no CPU controller, a cgroup v2 namespace whose root holds processes), `CpuCgroups.find` says why
+and pods run unthrottled.
+"""
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000  # the kubelet's cpuCFSQuotaPeriod default
+MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
+PARENT_PREFIX = "zdt-rehearsal-"
+REMOVE_SECONDS = 5.0  # how long cleanup waits for killed processes to leave a cgroup
+
+
+def limit_files(version: int, cores: float) -> dict[str, str]:
+    """The files that cap a cgroup at `cores` CPUs, and what to write in them."""
+    quota = max(MIN_QUOTA_US, round(cores * CFS_PERIOD_US))
+    if version == 2:
+        return {"cpu.max": f"{quota} {CFS_PERIOD_US}"}
+    return {"cpu.cfs_period_us": str(CFS_PERIOD_US), "cpu.cfs_quota_us": str(quota)}
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    path: Path
+    cores: float
+
+    @property
+    def procs(self) -> Path:
+        """Writing a pid here moves that process in; 0 is the writer itself."""
+        return self.path / "cgroup.procs"
+
+    def pids(self) -> list[int]:
+        with contextlib.suppress(FileNotFoundError):
+            return [int(line) for line in self.procs.read_text().split()]
+        return []
+
+    def throttled(self) -> int:
+        """How many CFS periods the cgroup ran out of quota (cpu.stat nr_throttled)."""
+        for line in (self.path / "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "nr_throttled":
+                return int(value)
+        return 0
+
+
+class CpuCgroups:
+    """The CPU controller's hierarchy (cgroup v1 or v2) and this run's cgroups in it."""
+
+    def __init__(self, base: Path, version: int) -> None:
+        self.base, self.version = base, version
+        self.parent = base / f"{PARENT_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.cgroups: list[Cgroup] = []
+
+    @classmethod
+    def find(cls, root: Path = CGROUP_ROOT) -> "CpuCgroups | str":
+        """The hierarchy to use, or why CPU limits cannot be enforced here."""
+        controllers = root / "cgroup.controllers"
+        if controllers.is_file():  # the unified hierarchy (cgroup v2)
+            if "cpu" not in controllers.read_text().split():
+                return f"cgroup v2 at {root} offers no cpu controller"
+            base, version = root, 2
+        elif (root / "cpu" / "cpu.cfs_quota_us").is_file():
+            base, version = root / "cpu", 1
+        else:
+            return f"no CPU controller with CFS quotas under {root}"
+        if not os.access(base, os.W_OK):
+            return f"{base} is not writable (CPU limits need root)"
+        return cls(base, version)
+
+    def describe(self) -> str:
+        files = " and ".join(limit_files(self.version, 1))
+        return f"cgroup v{self.version} {files} under {self.parent}"
+
+    def _write(self, path: Path, text: str) -> None:
+        path.write_text(text)
+
+    def create(self, name: str, cores: float) -> Cgroup:
+        """A new cgroup capped at `cores` (OSError when the kernel refuses)."""
+        if not self.parent.exists():
+            self.remove_stale()
+            self.parent.mkdir()
+            if self.version == 2:  # children get cpu.max only once the parent delegates cpu
+                self._write(self.parent / "cgroup.subtree_control", "+cpu")
+        cgroup = Cgroup(self.parent / f"{len(self.cgroups) + 1}-{name}", cores)
+        cgroup.path.mkdir()
+        self.cgroups.append(cgroup)
+        for file, value in limit_files(self.version, cores).items():
+            self._write(cgroup.path / file, value)
+        return cgroup
+
+    def remove_stale(self) -> None:
+        """Parents left by rehearsals that were killed outright (their process is gone)."""
+        for parent in self.base.glob(f"{PARENT_PREFIX}*"):
+            pid = parent.name.removeprefix(PARENT_PREFIX).split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                remove([Cgroup(child, 0) for child in parent.iterdir() if child.is_dir()], parent)
+
+    def cleanup(self) -> list[Path]:
+        """Kill what is left in this run's cgroups and remove them; return those that stayed."""
+        left = remove(self.cgroups, self.parent)
+        self.cgroups = []
+        return left
+
+
+def remove(cgroups: list[Cgroup], parent: Path) -> list[Path]:
+    deadline = time.monotonic() + REMOVE_SECONDS
+    left = []
+    for cgroup in cgroups:
+        while cgroup.path.exists():
+            for pid in cgroup.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            try:
+                cgroup.path.rmdir()  # busy until the killed processes have exited
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    left.append(cgroup.path)
+                    break
+                time.sleep(0.01)
+    try:
+        parent.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        left.append(parent)
+    return left
