@@ -11,10 +11,10 @@ import struct
 
 import pytest
 
-from tools.rehearsal.traffic.load import Generator, LoadConfig
+from tools.rehearsal.traffic import profiles
+from tools.rehearsal.traffic.load import Generator, LoadConfig, Target
 from tools.rehearsal.traffic.outcomes import (
     CUT_MID_RESPONSE,
-    KEEPALIVE,
     OK,
     REFUSED,
     RESET_BEFORE_ANSWER,
@@ -78,9 +78,9 @@ async def one_request(handler) -> tuple[str, str, int]:
     else:
         server = await asyncio.start_server(handler, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-    generator = Generator(LoadConfig("127.0.0.1", port, request_timeout=0.5))
+    generator = Generator(LoadConfig((f"127.0.0.1:{port}",), request_timeout=0.5))
     try:
-        await generator.request(None, keep_alive=False)
+        await generator.request(profiles.WGET, Target("127.0.0.1", port), None)
     finally:
         if server is not None:
             server.close()
@@ -121,13 +121,18 @@ def test_a_kept_alive_connection_is_reused_until_the_server_says_close():
 
     async def scenario():
         server = await asyncio.start_server(twice, "127.0.0.1", 0)
-        generator = Generator(LoadConfig("127.0.0.1", server.sockets[0].getsockname()[1]))
-        first = await generator.request(None, keep_alive=True)
-        second = await generator.request(first, keep_alive=True)
+        port = server.sockets[0].getsockname()[1]
+        generator = Generator(LoadConfig((f"127.0.0.1:{port}",)))
+        target = Target("127.0.0.1", port)
+        first = await generator.request(profiles.KEEP_ALIVE, target, None)
+        second = await generator.request(profiles.KEEP_ALIVE, target, first)
         server.close()
         return generator.records, first, second
 
     records, first, second = asyncio.run(scenario())
-    assert [(r.outcome, r.client) for r in records] == [(OK, KEEPALIVE), (OK, KEEPALIVE)]
+    assert [(r.outcome, r.client, r.reused) for r in records] == [
+        (OK, "keep-alive", False),
+        (OK, "keep-alive", True),
+    ]
     assert first is not None and second is None  # dropped once the server said close
     assert records[0].port == records[1].port != 0

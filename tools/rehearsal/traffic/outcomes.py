@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from tools.rehearsal.traffic import httpclient
 
-FRESH = "new connection"
-KEEPALIVE = "keep-alive"
 OK = "ok"
 # How a request without an answer failed.
 REFUSED = "refused"  # nothing listened on the address
@@ -24,8 +22,11 @@ class RequestRecord:
     latency: float  # seconds
     outcome: str  # OK, "http <status>", or REFUSED, RESET_BEFORE_ANSWER, CUT_MID_RESPONSE, ...
     version: str  # X-App-Version of the answer, "" when there was none
-    client: str  # FRESH or KEEPALIVE
+    client: str  # the client model (traffic/profiles.py), e.g. "python-requests"
     port: int = 0  # the client's local port, 0 when no connection was made
+    reused: bool = False  # sent on a connection that had carried an earlier request
+    dropped: bool = False  # its idle connection was found closed by the server and replaced
+    attempts: int = 1  # 2: the client retried it (go-net-http), on a new connection
 
     @property
     def ok(self) -> bool:
