@@ -16,6 +16,7 @@ from pathlib import Path
 from tools.rehearsal.cluster.container import Container, Launch
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.kubelet import Pod
+from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.view import EndpointView
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.cluster.runtime import Runtime
@@ -220,7 +221,8 @@ class Cluster:
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(clock=asyncio.get_running_loop().time)
-        self.view = EndpointView(self.timeline, self.propagation, self.jitter, random.Random(7))
+        lag = UniformLag(self.propagation, self.jitter)
+        self.view = EndpointView(self.timeline, lag, random.Random(7))
         self.routes, self.analyses = {}, []
         if self.rollout is None:
             self.controller = DeploymentController(self.timeline, self.make_pod, random.Random(7))

@@ -14,6 +14,7 @@ from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, probe, 
 from tools import rollingupdate
 from tools.rehearsal.cluster.kubelet import BACKOFF_START, PRESTOP_OVERRUN_GRACE
 from tools.rehearsal.cluster.network.addresses import AddressPool
+from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
 from tools.rehearsal.timeline import PodEvent, Timeline
 
@@ -216,7 +217,7 @@ def endpoint(pod: str, state: str) -> Endpoint:
 def test_updates_of_one_endpoint_arrive_in_order_whatever_the_jitter():
     async def scenario():
         timeline = Timeline(clock=asyncio.get_running_loop().time)
-        view = EndpointView(timeline, delay=1.0, jitter=0.9, rng=random.Random(3))
+        view = EndpointView(timeline, UniformLag(1.0, 0.9), rng=random.Random(3))
         states = ["ready", "serving", "ready", "terminating", "serving", "terminating"] * 5
         for state in states:
             view.publish("pod", endpoint("pod", state))
@@ -237,7 +238,7 @@ def test_updates_of_one_endpoint_arrive_in_order_whatever_the_jitter():
 def test_propagation_takes_the_delay():
     async def scenario():
         timeline = Timeline(clock=asyncio.get_running_loop().time)
-        view = EndpointView(timeline, delay=1.0, jitter=0.0, rng=random.Random(1))
+        view = EndpointView(timeline, UniformLag(1.0, 0.0), rng=random.Random(1))
         view.publish("a", endpoint("a", "ready"))
         await asyncio.sleep(0.99)
         before = view.pick()
@@ -251,7 +252,7 @@ def test_propagation_takes_the_delay():
 def test_terminating_endpoints_serve_only_when_none_is_ready():
     async def scenario():
         timeline = Timeline(clock=asyncio.get_running_loop().time)
-        view = EndpointView(timeline, delay=0.0, jitter=0.0, rng=random.Random(1))
+        view = EndpointView(timeline, UniformLag(0.0, 0.0), rng=random.Random(1))
         picks = {}
         for name, states in {
             "one ready": {"a": "ready", "b": "serving", "c": "terminating"},
@@ -296,7 +297,7 @@ def test_a_selector_switch_reaches_the_service_in_one_update():
 
     async def scenario():
         timeline = Timeline(clock=asyncio.get_running_loop().time)
-        view = EndpointView(timeline, delay=1.0, jitter=0.9, rng=random.Random(5))
+        view = EndpointView(timeline, UniformLag(1.0, 0.9), rng=random.Random(5))
         view.publish_all({"old-1": endpoint("old-1", "ready"), "old-2": endpoint("old-2", "ready")})
         await asyncio.sleep(2)
         view.publish_all(

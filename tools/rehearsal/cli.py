@@ -2,20 +2,23 @@
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from pathlib import Path
 
 from tools.rehearsal.cluster.container_runtime import ENGINE_RUNTIMES
 from tools.rehearsal.cluster.faults import Faults
+from tools.rehearsal.cluster.network.lag import LAG_MAX, LAG_P50, LAG_P99
 from tools.rehearsal.cluster.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay, load_revision
 from tools.rehearsal.manifests.spec import Workload
-from tools.rehearsal.options import Options
+from tools.rehearsal.options import ENDPOINT_BATCH, FrozenView, Options, SlowView
 from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result
 from tools.rehearsal.run import Rehearsal
+from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
 from tools.servers import SERVERS
 
@@ -73,20 +76,64 @@ def parser() -> argparse.ArgumentParser:
         "--steady-seconds", type=float, default=2.0, help="load before the rollout starts"
     )
     load.add_argument(
-        "--clients", type=int, default=8, help="clients opening a new connection per request"
+        "--traffic",
+        default="hostile",
+        metavar="MIX",
+        help="the clients: comma-separated named mixes (hostile: "
+        + ", ".join(f"{n} {m}" for m, n in profiles.HOSTILE.items())
+        + "; friendly: "
+        + ", ".join(f"{n} {m}" for m, n in profiles.FRIENDLY.items())
+        + ") and MODEL=N items, applied in order (e.g. hostile,open-loop=0)",
     )
     load.add_argument(
-        "--keepalive-clients", type=int, default=8, help="clients reusing their connection"
+        "--clients", type=int, help="wget clients (a new connection per request), over --traffic"
     )
     load.add_argument(
-        "--propagation-delay", type=float, default=1.0, help="endpoint change -> Service, s"
+        "--keepalive-clients", type=int, help="paced keep-alive clients, over --traffic"
     )
-    load.add_argument("--propagation-jitter", type=float, default=0.25)
     load.add_argument(
         "--wait-for-exit", action="store_true", help="keep the load until old pods exit"
     )
     load.add_argument("--time-limit", type=float, default=300.0, help="bound on the whole run, s")
     load.add_argument("--seed", type=int)
+    network = p.add_argument_group(
+        "network: each node's kube-proxy has its own view of every Service, its own lag"
+    )
+    network.add_argument("--nodes", type=int, default=3, help="nodes, each with its clients")
+    network.add_argument(
+        "--lag-p50",
+        type=float,
+        help=f"median lag of an endpoint change to a node's rules, s (default {LAG_P50:g})",
+    )
+    network.add_argument("--lag-p99", type=float, help=f"its p99, s (default {LAG_P99:g})")
+    network.add_argument("--lag-max", type=float, help=f"its maximum, s (default {LAG_MAX:g})")
+    network.add_argument(
+        "--propagation-delay",
+        type=float,
+        help="instead of --lag-*: every view lags this, s, +- --propagation-jitter (uniform)",
+    )
+    network.add_argument("--propagation-jitter", type=float, default=0.25)
+    network.add_argument(
+        "--endpoint-batch",
+        type=float,
+        help="EndpointSlice updates batch period, s (default "
+        f"{ENDPOINT_BATCH:g}, or 0 with --propagation-delay)",
+    )
+    network.add_argument(
+        "--freeze-view",
+        action="append",
+        default=[],
+        metavar="NODE:START:SECONDS",
+        help="node NODE's kube-proxy restarts START s after the rollout starts: its views "
+        "apply nothing for SECONDS, then catch up (repeatable)",
+    )
+    network.add_argument(
+        "--slow-view",
+        action="append",
+        default=[],
+        metavar="NODE:SECONDS",
+        help="node NODE's views lag exactly SECONDS behind every change (repeatable)",
+    )
     fault = p.add_argument_group("faults (seconds after the rollout starts)")
     fault.add_argument(
         "--kill-at", type=float, help="SIGKILL the container of one ready old pod (a crash)"
@@ -135,14 +182,48 @@ def overlay_path(argument: str) -> Path:
     return path if path.exists() or path.is_absolute() else ROOT / path
 
 
+def node_conditions(values: list[str], option: str, record: type) -> tuple:
+    """`--freeze-view 1:2:10` -> (FrozenView(1, 2.0, 10.0),): NODE, then seconds."""
+    fields = len(dataclasses.fields(record))
+    conditions = []
+    for value in values:
+        parts = value.split(":")
+        try:
+            if len(parts) != fields:
+                raise ValueError
+            conditions.append(record(int(parts[0]), *(float(part) for part in parts[1:])))
+        except ValueError:
+            form = {FrozenView: "NODE:START:SECONDS", SlowView: "NODE:SECONDS"}[record]
+            raise RehearsalError(f"{option}: {value!r} is not {form}") from None
+    return tuple(conditions)
+
+
+def network_options(args: argparse.Namespace) -> dict:
+    lags = {"lag_p50": args.lag_p50, "lag_p99": args.lag_p99, "lag_max": args.lag_max}
+    given = {name: value for name, value in lags.items() if value is not None}
+    if given and args.propagation_delay is not None:
+        raise RehearsalError(
+            "--propagation-delay and --lag-p50/--lag-p99/--lag-max exclude each other"
+        )
+    return {
+        "nodes": args.nodes,
+        "propagation_delay": args.propagation_delay,
+        "propagation_jitter": args.propagation_jitter,
+        **given,
+        "endpoint_batch": args.endpoint_batch,
+        "frozen_views": node_conditions(args.freeze_view, "--freeze-view", FrozenView),
+        "slow_views": node_conditions(args.slow_view, "--slow-view", SlowView),
+    }
+
+
 def options_from(args: argparse.Namespace) -> Options:
     return Options(
-        propagation_delay=args.propagation_delay,
-        propagation_jitter=args.propagation_jitter,
+        **network_options(args),
         rate=args.rate,
         load_fraction=args.load_fraction,
         capacity_seconds=args.capacity_seconds,
         steady_seconds=args.steady_seconds,
+        traffic=profiles.parse_mix(args.traffic),
         fresh_clients=args.clients,
         keepalive_clients=args.keepalive_clients,
         wait_for_exit=args.wait_for_exit,

@@ -4,21 +4,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.rehearsal.cluster.faults import Faults
+from tools.rehearsal.cluster.network.lag import (
+    LAG_MAX,
+    LAG_P50,
+    LAG_P99,
+    HeavyTailedLag,
+    Lag,
+    UniformLag,
+)
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
+
+# The EndpointSlice controller's batching period in the hostile world. Upstream's default is 0;
+# large clusters raise it to cut EndpointSlice churn, at the cost of "higher endpoint
+# programming latency" (kube-controller-manager --endpointslice-updates-batch-period).
+ENDPOINT_BATCH = 0.5
+
+
+@dataclass(frozen=True)
+class FrozenView:
+    """A node's kube-proxy restarting (`--freeze-view NODE:START:SECONDS`): its views apply
+    nothing from START s after the rollout starts, for SECONDS, then catch up in order."""
+
+    node: int
+    start: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SlowView:
+    """A node whose kube-proxy lags exactly `seconds` behind every change
+    (`--slow-view NODE:SECONDS`): a starved kube-proxy, or a lag past the contract's margin."""
+
+    node: int
+    seconds: float
 
 
 @dataclass
 class Options:
-    propagation_delay: float = 1.0  # endpoint change -> kube-proxy, seconds
-    propagation_jitter: float = 0.25  # +- uniformly
+    nodes: int = 3  # each with its own kube-proxy: a view and a proxy of every Service
+    # Given: every view lags propagation_delay +- propagation_jitter (uniform), no batching unless
+    # asked; None: each view's lag is heavy-tailed (lag_p50, lag_p99, lag_max).
+    propagation_delay: float | None = None
+    propagation_jitter: float = 0.25
+    lag_p50: float = LAG_P50
+    lag_p99: float = LAG_P99
+    lag_max: float = LAG_MAX
+    endpoint_batch: float | None = None  # None: ENDPOINT_BATCH, or 0 with propagation_delay
+    frozen_views: tuple[FrozenView, ...] = ()
+    slow_views: tuple[SlowView, ...] = ()
     rate: float | None = None  # requests/s; None: a fraction of the capacity measured first
     load_fraction: float = 0.5
     capacity_seconds: float = 3.0
     steady_seconds: float = 2.0
     tail_seconds: float = 1.0  # load on the final state before stopping
-    fresh_clients: int = 8
-    keepalive_clients: int = 8
+    # Clients per model (traffic/profiles.py, `--traffic`); the two below override the wget
+    # and the paced keep-alive clients (`--clients`, `--keepalive-clients`).
+    traffic: dict[str, int] = field(default_factory=lambda: dict(profiles.HOSTILE))
+    fresh_clients: int | None = None
+    keepalive_clients: int | None = None
     request_timeout: float = 5.0
     wait_for_exit: bool = False  # False: stop once old pods can no longer receive requests
     time_limit: float = 300.0
@@ -30,20 +75,60 @@ class Options:
     faults: Faults = field(default_factory=Faults)
 
     def validate(self) -> None:
+        delay = self.propagation_delay
         checks = {
-            "--propagation-delay": self.propagation_delay >= 0,
-            "--propagation-jitter": 0 <= self.propagation_jitter <= self.propagation_delay,
+            "--nodes": 1 <= self.nodes <= 16,
+            "--propagation-delay": delay is None or 0 <= delay <= 600,
+            "--propagation-jitter": delay is None or 0 <= self.propagation_jitter <= delay,
+            "--lag-p50, --lag-p99, --lag-max (need p50 <= p99 <= max)": (
+                0 < self.lag_p50 <= self.lag_p99 <= self.lag_max <= 600
+            ),
+            "--endpoint-batch": self.endpoint_batch is None or 0 <= self.endpoint_batch <= 60,
+            "--freeze-view": all(
+                0 <= f.node < self.nodes and f.start >= 0 and 0 < f.seconds <= 600
+                for f in self.frozen_views
+            ),
+            "--slow-view": all(
+                0 <= s.node < self.nodes and 0 <= s.seconds <= 600 for s in self.slow_views
+            ),
             "--rate": self.rate is None or 0 < self.rate <= 20_000,
             "--load-fraction": 0 < self.load_fraction <= 1.5,
             "--capacity-seconds": 0.5 <= self.capacity_seconds <= 60,
             "--steady-seconds": 0 <= self.steady_seconds <= 600,
-            "--clients": 0 <= self.fresh_clients <= 256 and 0 <= self.keepalive_clients <= 256,
+            "--clients": self.fresh_clients is None or 0 <= self.fresh_clients <= 256,
+            "--keepalive-clients": self.keepalive_clients is None
+            or 0 <= self.keepalive_clients <= 256,
             "--time-limit": 1 <= self.time_limit <= 3600,
         }
-        checks["--clients"] = (
-            checks["--clients"] and self.fresh_clients + self.keepalive_clients > 0
-        )
         for option, ok in checks.items():
             if not ok:
                 raise RehearsalError(f"{option}: value out of range")
         self.faults.validate()
+        profiles.check_mix(self.clients)
+
+    @property
+    def clients(self) -> dict[str, int]:
+        """Clients per model: the traffic mix with --clients and --keepalive-clients applied."""
+        overrides = {
+            profiles.WGET.name: self.fresh_clients,
+            profiles.KEEP_ALIVE.name: self.keepalive_clients,
+        }
+        given = {name: count for name, count in overrides.items() if count is not None}
+        return {**self.traffic, **given}
+
+    @property
+    def lag(self) -> Lag:
+        """How late each update reaches a view (but a slow view's)."""
+        if self.propagation_delay is not None:
+            return UniformLag(self.propagation_delay, self.propagation_jitter)
+        return HeavyTailedLag(self.lag_p50, self.lag_p99, self.lag_max)
+
+    def node_lags(self) -> list[Lag]:
+        slow = {view.node: UniformLag(view.seconds) for view in self.slow_views}
+        return [slow.get(node, self.lag) for node in range(self.nodes)]
+
+    @property
+    def batch_period(self) -> float:
+        if self.endpoint_batch is not None:
+            return self.endpoint_batch
+        return 0.0 if self.propagation_delay is not None else ENDPOINT_BATCH

@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass, field
 
 from tools.rehearsal.cluster.faults import FaultReport
+from tools.rehearsal.cluster.network.view import ViewSummary
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
 from tools.rehearsal.manifests.spec import Workload
 from tools.rehearsal.options import Options
@@ -48,8 +49,9 @@ class Result:
     faults: list[FaultReport] = field(default_factory=list)
     aborted: str = ""  # why Argo Rollouts aborted the rollout; "" when it did not
     analyses: list[AnalysisRun] = field(default_factory=list)
-    # (run seconds, pods a new connection could go to) in the users' Service.
+    # (run seconds, pods a new connection could go to) in the users' Service, on node 0.
     view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    views: list[ViewSummary] = field(default_factory=list)  # every Service's view on every node
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -3,15 +3,14 @@
 import asyncio
 import random
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from tools.rehearsal.cluster import faults
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.kubelet import Pod
 from tools.rehearsal.cluster.network.addresses import AddressPool
-from tools.rehearsal.cluster.network.proxy import ServiceProxy
-from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
+from tools.rehearsal.cluster.network.service import EmulatedService
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun, run_analysis
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.cluster.runtime import Runtime
@@ -24,32 +23,14 @@ from tools.rehearsal.timeline import Timeline
 from tools.rehearsal.traffic.load import LoadConfig, LoadProcess
 
 
-@dataclass
-class EmulatedService:
-    """A Service as a view and a proxy; Argo Rollouts may narrow its selector to one
-    pod-template hash (None: every pod of the workload)."""
-
-    name: str
-    view: EndpointView
-    template_hash: str | None = None
-    proxy: ServiceProxy = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.proxy = ServiceProxy(self.view)
-
-    def endpoint(self, pod: Pod) -> Endpoint | None:
-        selected = self.template_hash in (None, pod.template.template_hash)
-        return pod.endpoint() if selected else None
-
-    def publish(self, pod: Pod) -> None:
-        self.view.publish(pod.name, self.endpoint(pod))
-
-
 class Rehearsal:
     def __init__(
         self, source: Workload, target: Workload, runtime: Runtime, options: Options
     ) -> None:
-        if source.deployment.template.template_hash == target.deployment.template.template_hash:
+        # A Rollout adopting the running Deployment (workloadRef) runs the same pod template.
+        self.adopting = adopts(source, target)
+        same = source.deployment.template.template_hash == target.deployment.template.template_hash
+        if same and not self.adopting:
             raise RehearsalError(
                 f"{source.source} and {target.source} render the same pod template: "
                 "nothing to roll out"
@@ -59,46 +40,67 @@ class Rehearsal:
         self.source, self.target, self.runtime, self.options = source, target, runtime, options
         self.timeline = Timeline(print if options.progress else None)
         self.rng = random.Random(options.seed)
-        if (source.rollout is None) != (target.rollout is None):
+        if (source.rollout is None) != (target.rollout is None) and not self.adopting:
             raise RehearsalError(
-                f"{source.source} and {target.source}: one renders a Rollout, the other not"
+                f"{source.source} and {target.source}: one renders a Rollout, the other not "
+                "(a Rollout can take over from the Deployment through workloadRef)"
             )
-        # The Services: the users' one, and with a Rollout every one it manages.
+        # The Services: the users' one, and with a Rollout every one it manages; each with a
+        # view and a proxy on every node.
         names = [target.service.name] + [
             service.name for service in target.services if target.rollout is not None
         ]
         self.services = {
             name: EmulatedService(
                 name,
-                EndpointView(
-                    self.timeline,
-                    options.propagation_delay,
-                    options.propagation_jitter,
-                    self.rng,
-                    name=f"service {name}" if name != target.service.name else "service",
-                ),
+                self.timeline,
+                options.node_lags(),
+                self.rng,
+                options.batch_period,
+                source=f"service {name}" if name != target.service.name else "service",
             )
             for name in dict.fromkeys(names)
         }
-        users = self.services[target.service.name]
-        self.view, self.proxy = users.view, users.proxy
+        self.users = self.services[target.service.name]
+        # Node 0's: the analysis Jobs and the slow-request fault go through it.
+        self.view, self.proxy = self.users.views[0], self.users.proxies[0]
         self.analysis_runs: list[AnalysisRun] = []
         self.addresses = AddressPool(options.pod_network)
         self.log_dir = options.out_dir / f"{options.name}-pods"
         # Only this run's pods: logs of an earlier run with the same name would mislead.
         shutil.rmtree(self.log_dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True)
-        if target.rollout is None:
+        if target.rollout is None or self.adopting:
             self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
         else:
-            self.controller = RolloutController(
-                self.timeline,
-                self.make_pod,
-                self.rng,
-                rollout=target.rollout,
-                route=self.route,
-                analyse=self.analyse,
-            )
+            self.controller = self.rollout_controller()
+
+    def rollout_controller(self, workload: DeploymentController | None = None):
+        return RolloutController(
+            self.timeline,
+            self.make_pod,
+            self.rng,
+            rollout=self.target.rollout,
+            route=self.route,
+            analyse=self.analyse,
+            workload=workload,
+        )
+
+    def release(self) -> None:
+        """Apply the target. An adoption creates the Rollout beside the running Deployment,
+        whose controller keeps running (and rolls its own template if that changed too)."""
+        if not self.adopting:
+            self.controller.apply(self.target.deployment)
+            return
+        deployment_controller = self.controller
+        referenced = self.target.rollout.workload_ref.deployment
+        if referenced.template.template_hash != deployment_controller.spec.template.template_hash:
+            # Argo CD ignores the Deployment's replicas (argocd/application.yaml).
+            replicas = deployment_controller.spec.replicas
+            deployment_controller.apply(replace(referenced, replicas=replicas))
+        self.controller = self.rollout_controller(workload=deployment_controller)
+        self.controller.apply(self.target.deployment)
+        self.controller.start()
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
         address = self.addresses.allocate(template.container_port)
@@ -110,25 +112,20 @@ class Rehearsal:
         for service in self.services.values():
             service.publish(pod)
         self.controller.wake.set()
+        if isinstance(self.controller, RolloutController) and self.controller.workload:
+            self.controller.workload.wake.set()
 
     def route(self, name: str, template_hash: str) -> None:
         """Argo Rollouts sets a managed Service's selector to one pod-template hash."""
         service = self.services[name]
         if service.template_hash != template_hash:
-            service.template_hash = template_hash
             self.timeline.record(
                 f"service {name}", "selector", f"pod-template hash {template_hash}"
             )
-            # One EndpointSlice update: every endpoint changes at once.
-            service.view.publish_all(
-                {pod.name: service.endpoint(pod) for pod in self.controller.pods()}
-            )
+            service.select(template_hash, self.controller.pods())
 
     async def analyse(self, analysis: Analysis, service: str) -> bool:
-        addresses = {
-            name: f"{emulated.proxy.host}:{emulated.proxy.port}"
-            for name, emulated in self.services.items()
-        }
+        addresses = {name: emulated.entry_points[0] for name, emulated in self.services.items()}
         runs = await run_analysis(
             analysis,
             addresses,
@@ -174,7 +171,7 @@ class Rehearsal:
         )
 
     def unreachable(self, pods: list[Pod]) -> bool:
-        return all(pod.gone or not self.proxy.reachable(pod.name) for pod in pods)
+        return all(pod.gone or not self.users.reachable(pod.name) for pod in pods)
 
     def old_pods_settled(self) -> bool:
         """Every old pod, and any other pod being deleted (a fault), can no longer receive a
@@ -188,9 +185,16 @@ class Rehearsal:
                 continue
             if self.options.wait_for_exit or not pod.terminating:
                 return False
-            if not pod.sigterm_sent or self.proxy.reachable(pod.name):
+            if not pod.sigterm_sent or self.users.reachable(pod.name):
                 return False
         return True
+
+    def freeze_views(self) -> None:
+        """--freeze-view: that node's kube-proxy restarts; every Service's view on it freezes."""
+        loop = asyncio.get_running_loop()
+        for frozen in self.options.frozen_views:
+            for service in self.services.values():
+                loop.call_later(frozen.start, service.views[frozen.node].freeze, frozen.seconds)
 
     async def finish_faults(self, tasks: list[asyncio.Task]) -> list[FaultReport]:
         if not tasks:
@@ -206,11 +210,11 @@ class Rehearsal:
         options = self.options
         deployment = self.source.deployment
         for service in self.services.values():
-            await service.proxy.start()
+            await service.start()
         self.say(
-            f"Service {self.target.service.name}:{self.target.service.port} emulated at "
-            f"{self.proxy.host}:{self.proxy.port}, propagation delay "
-            f"{options.propagation_delay:g}s +- {options.propagation_jitter:g}s"
+            f"Service {self.target.service.name}:{self.target.service.port} emulated on "
+            f"{options.nodes} node(s) at {', '.join(self.users.entry_points)}; endpoint lag "
+            f"{options.lag.describe()}, EndpointSlice batch {options.batch_period:g}s"
         )
         self.controller.apply(deployment)
         self.controller.start()
@@ -218,7 +222,7 @@ class Rehearsal:
         try:
             up = await self.wait_for(
                 lambda: (
-                    len(self.view.ready) == deployment.replicas
+                    self.users.ready_everywhere(deployment.replicas)
                     and sum(p.ready for p in self.controller.pods()) == deployment.replicas
                 ),
                 deployment.progress_deadline_seconds,
@@ -233,12 +237,11 @@ class Rehearsal:
                 pod.ready_since -= deployment.min_ready_seconds
             load = LoadProcess(
                 LoadConfig(
-                    self.proxy.host,
-                    self.proxy.port,
-                    options.fresh_clients,
-                    options.keepalive_clients,
+                    self.users.entry_points,  # each node's Service: clients spread over them
+                    options.clients,
                     request_timeout=options.request_timeout,
                     max_seconds=options.time_limit,
+                    seed=options.seed,
                 ),
                 self.log_dir / "load-records.json",
             )
@@ -256,13 +259,14 @@ class Rehearsal:
             await asyncio.sleep(options.steady_seconds)
             rollout_started = self.timeline.now()
             self.say(f"rollout: applying {self.target.source}")
-            self.controller.apply(self.target.deployment)
+            self.release()
             fault_tasks = faults.start(
                 faults.Cluster(
-                    self.controller, self.proxy, self.timeline, self.target.disruption_budget
+                    self.controller, self.users, self.timeline, self.target.disruption_budget
                 ),
                 options.faults,
             )
+            self.freeze_views()
             limit = max(1.0, options.time_limit - self.timeline.now())
             await self.wait_for(
                 lambda: self.controller.completed_at is not None or self.controller.failed_reason,
@@ -327,15 +331,16 @@ class Rehearsal:
             final_versions=[
                 p.version for p in self.controller.pods() if not p.terminating and not p.gone
             ],
-            proxy_no_endpoint=self.proxy.no_endpoint,
-            proxy_backend_failed=sum(self.proxy.backend_failed.values()),
+            proxy_no_endpoint=self.users.no_endpoint,
+            proxy_backend_failed=sum(self.users.backend_failed.values()),
             faults=fault_reports,
             aborted=getattr(self.controller, "abort_reason", ""),
             analyses=self.analysis_runs,
             view_history=list(self.view.history),
+            views=[view for service in self.services.values() for view in service.summaries()],
             failure_traces=failure_traces(
                 [r for r in records if not r.ok],
-                self.proxy.traces,
+                self.users.traces(),
                 self.log_dir,
                 self.timeline.wall_start,
             ),
@@ -349,5 +354,21 @@ class Rehearsal:
         )
         await self.runtime.cleanup()
         for service in self.services.values():
-            await service.proxy.stop()
+            await service.stop()
         self.addresses.close()
+
+
+def adopts(source: Workload, target: Workload) -> bool:
+    """The target's Rollout takes over the source's running Deployment through workloadRef
+    (argo-rollouts docs/migrating.md "Reference Deployment From Rollout")."""
+    if source.rollout is not None or target.rollout is None:
+        return False
+    ref = target.rollout.workload_ref
+    if ref is None:
+        return False
+    if ref.deployment.name != source.deployment.name:
+        raise RehearsalError(
+            f"{target.source}: Rollout {target.rollout.name}: workloadRef names Deployment "
+            f"{ref.deployment.name!r}, but {source.source} runs {source.deployment.name!r}"
+        )
+    return True

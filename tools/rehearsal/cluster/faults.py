@@ -15,7 +15,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from tools.rehearsal.cluster.deployment import DeploymentController
-from tools.rehearsal.cluster.network.proxy import ServiceProxy
+from tools.rehearsal.cluster.network.service import EmulatedService
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.spec import DisruptionBudget
 from tools.rehearsal.timeline import PodEvent, Timeline
@@ -61,7 +61,7 @@ class Cluster:
     """What the faults act on: the rehearsal's controller, Service and clock."""
 
     controller: DeploymentController
-    proxy: ServiceProxy
+    service: EmulatedService  # the users' Service, on every node
     timeline: Timeline
     budget: DisruptionBudget | None
 
@@ -80,7 +80,7 @@ async def crash(cluster: Cluster, after: float) -> FaultReport:
         return report
     pod = candidates[0]
     report.pods = [pod.name]
-    report.open_connections = cluster.proxy.open[pod.name]
+    report.open_connections = cluster.service.open_connections(pod.name)
     await pod.kill_container("SIGKILL to the container (fault)")
     return report
 
@@ -117,7 +117,8 @@ async def node_drain(cluster: Cluster, after: float) -> FaultReport:
 
 async def slow_request(cluster: Cluster, seconds: float) -> FaultReport:
     report = FaultReport(SLOW_REQUEST, cluster.timeline.now())
-    reader, writer = await asyncio.open_connection(cluster.proxy.host, cluster.proxy.port)
+    proxy = cluster.service.proxies[0]  # sent from node 0
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
     port = writer.get_extra_info("sockname")[1]
     try:
         writer.write(httpclient.request(f"/status?delay={seconds:g}", "service", False))
@@ -128,7 +129,7 @@ async def slow_request(cluster: Cluster, seconds: float) -> FaultReport:
     finally:
         writer.close()
     report.seconds = cluster.timeline.now() - report.at
-    connection = next((c for c in reversed(cluster.proxy.traces) if c.client_port == port), None)
+    connection = next((c for c in reversed(proxy.traces) if c.client_port == port), None)
     if connection is not None and connection.pod:
         report.pods = [connection.pod]
         report.deleted_while_running = any(

@@ -84,6 +84,35 @@ def per_second(records: list[RequestRecord]) -> dict:
     return {"ok_by_version": series(ok), "failed_by_kind": series(failed)}
 
 
+def by_client(records: list[RequestRecord]) -> dict[str, dict]:
+    """Per client model (traffic/profiles.py): requests, failures by kind, and how its kept
+    connections fared: requests on a reused one, idle ones found closed by the server before
+    reuse (then replaced), requests retried on a new connection."""
+    table: dict[str, dict] = {}
+    for r in records:
+        row = table.setdefault(
+            r.client,
+            {
+                "requests": 0,
+                "failed": 0,
+                "failures_by_kind": Counter(),
+                "reused": 0,
+                "found_closed": 0,
+                "retried": 0,
+            },
+        )
+        row["requests"] += 1
+        row["reused"] += r.reused
+        row["found_closed"] += r.dropped
+        row["retried"] += r.attempts > 1
+        if not r.ok:
+            row["failed"] += 1
+            row["failures_by_kind"][r.outcome] += 1
+    for row in table.values():
+        row["failures_by_kind"] = dict(row["failures_by_kind"])
+    return table
+
+
 def summarize(result: Result) -> dict:
     deployment = result.target.deployment
     records = result.records
@@ -118,12 +147,11 @@ def summarize(result: Result) -> dict:
         },
         "propagation_delay_s": result.options.propagation_delay,
         "propagation_jitter_s": result.options.propagation_jitter,
+        "network": network_summary(result),
         "capacity_rps": result.capacity,
         "load_rps": result.rate,
-        "clients": {
-            "new_connection": result.options.fresh_clients,
-            "keep_alive": result.options.keepalive_clients,
-        },
+        "clients": result.options.clients,
+        "by_client": by_client(result.records),
         "requests": len(records),
         "failed": len(failed),
         "failures_by_kind": dict(Counter(r.outcome for r in failed)),
@@ -167,6 +195,41 @@ def summarize(result: Result) -> dict:
         "notes": result.notes,
         "ok": result.ok,
     }
+
+
+def network_summary(result: Result) -> dict:
+    """The nodes' views: the lag model, and how late each view of the users' Service was."""
+    options = result.options
+    users = [view for view in result.views if view.service == result.target.service.name]
+    slowest = max(users, key=lambda view: view.max_lag, default=None)
+    return {
+        "nodes": options.nodes,
+        "lag": options.lag.describe(),
+        "lag_bound_s": options.lag.bound,
+        "endpoint_batch_s": options.batch_period,
+        "frozen_views": [asdict(frozen) for frozen in options.frozen_views],
+        "slow_views": [asdict(slow) for slow in options.slow_views],
+        "max_lag_s": slowest.max_lag if slowest else None,
+        "slowest_node": slowest.node if slowest else None,
+        "views": [asdict(view) for view in result.views],
+    }
+
+
+def describe_network(network: dict) -> str:
+    line = (
+        f"{network['nodes']} node(s), endpoint lag {network['lag']}, EndpointSlice batch"
+        f" {network['endpoint_batch_s']:g}s"
+    )
+    line += "".join(
+        f"; node {slow['node']} lags {slow['seconds']:g}s" for slow in network["slow_views"]
+    )
+    line += "".join(
+        f"; node {f['node']} frozen {f['start']:g}s into the rollout for {f['seconds']:g}s"
+        for f in network["frozen_views"]
+    )
+    if network["max_lag_s"] is not None:
+        line += f"; slowest view: node {network['slowest_node']}, {network['max_lag_s']:.2f}s"
+    return line
 
 
 def fault_summary(fault: FaultReport, result: Result) -> dict:
@@ -298,13 +361,19 @@ def text(summary: dict) -> str:
         f"maxUnavailable {strategy['maxUnavailable']} -> {strategy['resolved_max_unavailable']} "
         f"({strategy['replicas']} replicas), minReadySeconds {strategy['minReadySeconds']:g}, "
         f"progressDeadlineSeconds {strategy['progressDeadlineSeconds']:g}",
-        f"  termination   preStop {describe_pre_stop(pre_stop)}, terminationGracePeriodSeconds "
-        f"{summary['termination']['terminationGracePeriodSeconds']:g}, "
-        + "".join(f"{k} {v}, " for k, v in summary["termination"]["env"].items())
-        + f"Service propagation "
-        f"{summary['propagation_delay_s']:g}s +- {summary['propagation_jitter_s']:g}s",
-        f"  load          {load}, {summary['clients']['new_connection']} new-connection + "
-        f"{summary['clients']['keep_alive']} keep-alive clients",
+        "  termination   "
+        + ", ".join(
+            [
+                f"preStop {describe_pre_stop(pre_stop)}",
+                "terminationGracePeriodSeconds "
+                f"{summary['termination']['terminationGracePeriodSeconds']:g}",
+                *(f"{k} {v}" for k, v in summary["termination"]["env"].items()),
+            ]
+        ),
+        f"  network       {describe_network(summary['network'])}",
+        f"  load          {load}, clients: "
+        + ", ".join(f"{n} {model}" for model, n in summary["clients"].items() if n),
+        *client_lines(summary["by_client"]),
         f"  requests      {summary['requests']}: "
         + ", ".join(f"{v or '?'} {n}" for v, n in sorted(summary["requests_by_version"].items())),
         f"  failed        {summary['failed']}{' (' + failures + ')' if failures else ''}",
@@ -346,6 +415,17 @@ def text(summary: dict) -> str:
     lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]
     return "\n".join(lines)
+
+
+def client_lines(table: dict[str, dict]) -> list[str]:
+    lines = ["  by client     requests   failed   reused  found closed  retried"]
+    for model, row in table.items():
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(row["failures_by_kind"].items()))
+        lines.append(
+            f"    {model:<16}{row['requests']:>7} {row['failed']:>8} {row['reused']:>8}"
+            f" {row['found_closed']:>13} {row['retried']:>8}" + (f"  ({kinds})" if kinds else "")
+        )
+    return lines
 
 
 def describe_pre_stop(pre_stop: dict | None) -> str:

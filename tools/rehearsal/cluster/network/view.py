@@ -1,10 +1,12 @@
-"""What one proxy knows of a Service's endpoints: the EndpointSlice as it reaches it, late."""
+"""What one node's kube-proxy knows of a Service's endpoints: the EndpointSlice as it reaches
+that node, late."""
 
 import asyncio
 import random
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 
+from tools.rehearsal.cluster.network.lag import Lag
 from tools.rehearsal.timeline import Timeline
 
 
@@ -25,40 +27,72 @@ class Endpoint:
         return "not ready"
 
 
+@dataclass
+class Update:
+    """One EndpointSlice update on its way to a node's rules."""
+
+    number: int
+    published: float  # run seconds
+    changes: dict[str, Endpoint | None]
+
+
+@dataclass(frozen=True)
+class ViewSummary:
+    """How late one view was during a run (lag: from an update's publication to its rules)."""
+
+    service: str
+    node: int
+    updates: int
+    max_lag: float
+    frozen_seconds: float
+
+
 class EndpointView:
-    """kube-proxy's view of the Service's endpoints, always one propagation delay behind."""
+    """One node's kube-proxy view of a Service's endpoints.
+
+    Each update is applied after its own lag, drawn from `lag`. Updates are applied in the order
+    they were published: kube-proxy gets them through one watch, and each sync of its rules
+    applies every change received so far (pkg/proxy/endpointslicecache.go, the proxier's
+    endpointsChanges), so a late update holds back the ones behind it and a later update never
+    overtakes an earlier one. While frozen (a kube-proxy restarting) nothing is applied; then it
+    catches up, in order.
+    """
 
     def __init__(
         self,
         timeline: Timeline,
-        delay: float,
-        jitter: float,
+        lag: Lag,
         rng: random.Random,
         name: str = "service",
+        node: int = 0,
     ) -> None:
         self.timeline = timeline
         self.name = name  # the source of its events
-        self.delay = delay
-        self.jitter = jitter
+        self.node = node
+        self.lag = lag
         self.rng = rng
         self.current: dict[str, Endpoint] = {}
         self.published: dict[str, Endpoint | None] = {}
-        self.last_apply: dict[str, float] = {}
-        # Each pod's updates not yet applied, in the order they were published.
-        self.pending: dict[str, deque[Endpoint | None]] = defaultdict(deque)
+        self.queue: deque[Update] = deque()  # published, not yet applied, in order
+        self.numbered = 0  # updates published
+        self.due = 0  # the last update whose lag is over
+        self.last_apply = 0.0  # loop time the last queued update applies at
+        self.frozen_until = 0.0  # loop time
+        self.frozen_seconds = 0.0
+        self.lags: list[float] = []  # each applied update's lag, in order
         self.ready: list[Endpoint] = []
         self.fallback: list[Endpoint] = []
         # (run seconds, pods a new connection may go to): every change of what the proxy sees.
         self.history: list[tuple[float, tuple[str, ...]]] = []
 
     def publish(self, pod: str, endpoint: Endpoint | None) -> None:
-        """The EndpointSlice changed now; the proxy learns it after the propagation delay."""
+        """The EndpointSlice changed now; the proxy learns it after its lag."""
         self.publish_all({pod: endpoint})
 
     def publish_all(self, changes: dict[str, Endpoint | None]) -> None:
         """Changes made by one EndpointSlice update (a Service's selector moving to other
-        pods changes many endpoints at once): they reach the proxy together, after one
-        propagation delay, never one without the others."""
+        pods changes many endpoints at once): they reach the proxy together, never one without
+        the others."""
         changes = {
             pod: endpoint
             for pod, endpoint in changes.items()
@@ -68,19 +102,37 @@ class EndpointView:
             return
         self.published.update(changes)
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self.delay + self.rng.uniform(-self.jitter, self.jitter))
-        # Updates for one endpoint arrive in order: never before the previous one, and, as
-        # timers due at the same moment may fire in any order, each timer applies the oldest
-        # pending update of its endpoints rather than its own.
-        apply_at = max([loop.time() + delay, *(self.last_apply.get(pod, 0.0) for pod in changes)])
-        for pod, endpoint in changes.items():
-            self.last_apply[pod] = apply_at
-            self.pending[pod].append(endpoint)
-        loop.call_at(apply_at, self._apply_next, list(changes))
+        self.numbered += 1
+        self.queue.append(Update(self.numbered, self.timeline.now(), changes))
+        self.last_apply = max(loop.time() + self.lag.sample(self.rng), self.last_apply)
+        # Timers due at the same moment may fire in any order: each one applies every update up
+        # to its own.
+        loop.call_at(self.last_apply, self._lag_over, self.numbered)
 
-    def _apply_next(self, pods: list[str]) -> None:
-        for pod in pods:
-            self._apply(pod, self.pending[pod].popleft())
+    def freeze(self, seconds: float) -> None:
+        """kube-proxy restarting: no update reaches the rules for `seconds`."""
+        loop = asyncio.get_running_loop()
+        self.frozen_until = max(self.frozen_until, loop.time() + seconds)
+        self.frozen_seconds += seconds
+        self.timeline.record(self.name, "view", f"frozen for {seconds:g}s (kube-proxy restarting)")
+        loop.call_at(self.frozen_until, self._thaw)
+
+    def _lag_over(self, number: int) -> None:
+        self.due = max(self.due, number)
+        if asyncio.get_running_loop().time() >= self.frozen_until:
+            self._apply_due()
+
+    def _thaw(self) -> None:
+        if asyncio.get_running_loop().time() >= self.frozen_until:
+            self.timeline.record(self.name, "view", "thawed: catching up")
+            self._apply_due()
+
+    def _apply_due(self) -> None:
+        while self.queue and self.queue[0].number <= self.due:
+            update = self.queue.popleft()
+            self.lags.append(self.timeline.now() - update.published)
+            for pod, endpoint in update.changes.items():
+                self._apply(pod, endpoint)
         routable = tuple(e.pod for e in (self.ready or self.fallback))
         if not self.history or self.history[-1][1] != routable:
             self.history.append((self.timeline.now(), routable))
@@ -112,5 +164,7 @@ class EndpointView:
             return False
         return endpoint.ready or (not self.ready and endpoint in self.fallback)
 
-
-# The Service itself ended the connection: no endpoint to send it to, or the pod refused it.
+    def summary(self, service: str) -> ViewSummary:
+        return ViewSummary(
+            service, self.node, len(self.lags), max(self.lags, default=0.0), self.frozen_seconds
+        )
