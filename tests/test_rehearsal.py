@@ -23,6 +23,7 @@ from tools.rehearsal.manifests.spec import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result
+from tools.rehearsal.traffic import profiles
 from tools.rehearsal.traffic.outcomes import RESET_BEFORE_ANSWER
 from tools.repo import ROOT
 
@@ -135,10 +136,7 @@ def test_rollout_v1_to_v2_under_load_loses_no_request(tmp_path):
     assert set(answered) == {"v1", "v2"}
     assert result.final_versions == ["v2", "v2"]
     assert len(result.records) > 500
-    assert Counter(record.client for record in result.records).keys() == {
-        "new connection",
-        "keep-alive",
-    }
+    assert Counter(record.client for record in result.records).keys() == set(profiles.HOSTILE)
     assert summary["failed"] == 0 and summary["rollout"]["status"] == "complete"
     assert (opts.out_dir / "ours.json").is_file() and (opts.out_dir / "ours.png").is_file()
     assert (opts.out_dir / "ours-requests.csv").read_text().count("\n") == len(result.records) + 1
