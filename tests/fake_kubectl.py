@@ -1,7 +1,8 @@
 """A kubectl stand-in for the tests of the cluster scripts (tools/e2e/*.sh): a Python script
-that plays the API server from a JSON state file (FAKE_KUBECTL_STATE). PRELUDE reads the state
-and the command line into `state`, `options` and `positional`; each test adds the behaviour of
-its cluster after it and writes the state back."""
+that plays the API server from a JSON state file (FAKE_KUBECTL_STATE). PRELUDE reads the state,
+the command line into `state`, `options` and `positional`, and what was piped to `-f -` into
+`stdin`; each test adds the behaviour of its cluster after it and writes the state back. The
+same prelude serves other commands that play the same cluster (an `argocd` stand-in)."""
 
 import sys
 import textwrap
@@ -12,8 +13,8 @@ import fcntl, json, os, sys
 
 STATE = os.environ["FAKE_KUBECTL_STATE"]
 args = sys.argv[1:]
-if "-f" in args:
-    sys.stdin.read()  # before the lock: the writer of the pipe may be waiting for it
+# Before the lock: the writer of the pipe may be waiting for it.
+stdin = sys.stdin.read() if "-f" in args else ""
 # One call at a time, like one API server: `kubectl create ... | kubectl apply -f -` runs two.
 lock = open(STATE + ".lock", "w")
 fcntl.flock(lock, fcntl.LOCK_EX)
@@ -38,11 +39,11 @@ for arg in rest:
 """
 
 
-def install(bin_dir: Path, behaviour: str) -> Path:
-    """Write `bin_dir`/kubectl: PRELUDE, then `behaviour`."""
+def install(bin_dir: Path, behaviour: str, name: str = "kubectl") -> Path:
+    """Write `bin_dir`/`name`: PRELUDE, then `behaviour`."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    kubectl = bin_dir / "kubectl"
+    command = bin_dir / name
     script = textwrap.dedent(PRELUDE) + textwrap.dedent(behaviour)
-    kubectl.write_text(f"#!{sys.executable}\n" + script)
-    kubectl.chmod(0o755)
-    return kubectl
+    command.write_text(f"#!{sys.executable}\n" + script)
+    command.chmod(0o755)
+    return command

@@ -7,11 +7,17 @@ a stand-in of the upstream manifest (the real one is fetched on GitHub only).
 """
 
 import copy
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
+from tests import gitrepo
 from tools.kustomize import RenderError, find, render
 from tools.repo import ROOT
 from tools.rollingupdate import parse_int_or_percent, resolve
@@ -163,3 +169,51 @@ def test_the_patch_needs_upstreams_args_list(tmp_path):
 
     with pytest.raises(RenderError):
         render(tmp_path)
+
+
+# tools/e2e/images.sh, the images of every kind job, against a stand-in docker.
+
+DOCKER = """#!/bin/sh
+echo "$*" >> "$DOCKER_LOG"
+case $1 in
+inspect) for image; do :; done
+         version=${image##*-}
+         echo "$image@sha256:$(printf '%064d' "${version#v}")" ;;
+esac
+"""
+
+
+def test_images_are_built_pushed_and_pinned_by_digest(tmp_path):
+    work = gitrepo.init(tmp_path / "work")
+    for part in ("base", "overlays", "tools/e2e"):
+        shutil.copytree(ROOT / part, work / part)
+    gitrepo.commit_all(work, "the checkout")
+    docker = tmp_path / "docker"
+    docker.write_text(DOCKER)
+    docker.chmod(0o755)
+    env = {
+        **os.environ,
+        "DOCKER": str(docker),
+        "DOCKER_LOG": str(tmp_path / "docker.log"),
+        "ZDT": str(Path(sys.executable).with_name("zdt")),
+    }
+
+    result = subprocess.run(
+        ["bash", str(E2E / "images.sh")], cwd=work, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    registry = "kind-registry:5000/zero-downtime-app"
+    for version, digit in (("v1", "1"), ("v2", "2")):
+        (deployment,) = find(render(work / "overlays" / version), "Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"{registry}:e2e-{version}@sha256:{digit.zfill(64)}"
+    (runtime,) = yaml.safe_load((work / "tools" / "e2e" / "kustomization.yaml").read_text())[
+        "images"
+    ]
+    assert runtime["digest"] == "sha256:" + "1".zfill(64)  # v1's image
+    calls = (tmp_path / "docker.log").read_text().splitlines()
+    assert calls[0] == f"build --build-arg APP_VERSION=v1 --tag {registry}:e2e-v1 ."
+    assert calls[1] == f"push {registry}:e2e-v1"
+    assert "+  newTag: e2e-v2" in result.stdout  # the diff, in the job's log

@@ -129,11 +129,21 @@ def test_the_blue_green_rollout_fits_a_2_vcpu_runner():
     assert KIND_SYSTEM_MILLICORES + worst <= RUNNER_MILLICORES
 
 
-@pytest.mark.parametrize("script", ["rollout.sh", "run.sh", "lib.sh"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "e2e/rollout.sh",
+        "e2e/run.sh",
+        "e2e/lib.sh",
+        "e2e/argocd.sh",
+        "e2e/images.sh",
+        "e2e-git-server/serve.sh",
+    ],
+)
 def test_the_scripts_pass_shellcheck(script):
     shellcheck = Path(sys.executable).parent / "shellcheck"
     result = subprocess.run(
-        [str(shellcheck), "-x", str(ROOT / "tools" / "e2e" / script)],
+        [str(shellcheck), "-x", str(ROOT / "tools" / script)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -222,6 +232,7 @@ def cluster(tmp_path):
             "PYTHON": sys.executable,
             "WARMUP_SECONDS": "0",
             "COOLDOWN_SECONDS": "0",
+            "POLL_SECONDS": "0.1",
             "ABORT_TIMEOUT_SECONDS": "30",
             "EXPECT_VERSION": "v1",
         }

@@ -117,6 +117,7 @@ def cluster(tmp_path):
             "PYTHON": sys.executable,
             "WARMUP_SECONDS": "0",
             "COOLDOWN_SECONDS": "0",
+            "POLL_SECONDS": "0.1",
             "EXPECT_VERSIONS": "v1 v2",
         }
         return subprocess.run(
@@ -184,7 +185,7 @@ def test_the_old_start_waits_on_the_previous_runs_pod(cluster, tmp_path):
     assert "loadgen-uid-1" in result.stderr
 
 
-@pytest.mark.parametrize("script", ["run.sh", "rollout.sh"])
+@pytest.mark.parametrize("script", ["run.sh", "rollout.sh", "argocd.sh"])
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -195,7 +196,7 @@ def test_the_old_start_waits_on_the_previous_runs_pod(cluster, tmp_path):
     ids=["no arguments", "one argument", "missing overlay"],
 )
 def test_bad_input_is_one_line_and_status_2(script, args, named):
-    """Both cluster scripts check their two overlay arguments the same way (lib.sh)."""
+    """The cluster scripts check their two overlay arguments the same way (lib.sh)."""
     result = subprocess.run(
         ["bash", str(RUN_SH.with_name(script)), *args],
         cwd=ROOT,

@@ -8,6 +8,7 @@ each fed a broken copy of the workflow too, so every check is seen to fail.
 
 import base64
 import copy
+import hashlib
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from tests import gitrepo
+from tests.test_argocd import NEWEST as ARGOCD_NEWEST
 from tools.repo import ROOT
 from tools.validate import crd
 
@@ -797,8 +799,8 @@ def test_the_signing_check_catches_a_gap(change):
     assert signing_problems(broken)
 
 
-def test_e2e_has_the_rolling_update_and_the_blue_green_abort():
-    assert sorted(WORKFLOWS["e2e"]["jobs"]) == ["blue-green-abort", "rollout"]
+def test_e2e_has_the_rolling_update_the_blue_green_abort_and_argo_cd():
+    assert sorted(WORKFLOWS["e2e"]["jobs"]) == ["argocd", "blue-green-abort", "rollout"]
 
 
 def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
@@ -818,9 +820,8 @@ def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
         overlay = yaml.safe_load((ROOT / "overlays" / version / "kustomization.yaml").read_text())
         assert WORKFLOWS["e2e"]["env"]["IMAGE_NAME"] in [i["name"] for i in overlay["images"]]
     assert (ROOT / "tools" / "e2e" / "run.sh").stat().st_mode & 0o111
-    loadgen = yaml.safe_load((ROOT / "tools" / "e2e" / "kustomization.yaml").read_text())
-    (runtime,) = loadgen["images"]
-    assert f"zdt bump tools/e2e --image {runtime['name']}" in runs
+    images = index_of(job, running("tools/e2e/images.sh"))
+    assert images is not None and images < rollout
 
 
 def test_e2e_aborts_a_broken_release_under_argo_rollouts_on_kind():
@@ -840,7 +841,7 @@ def test_e2e_aborts_a_broken_release_under_argo_rollouts_on_kind():
     )
     controller = index_of(job, running("deployment/argo-rollouts"))
     metrics = index_of(job, running("kubectl apply -k tools/e2e/metrics-server/"))
-    images = index_of(job, running(f"zdt bump tools/e2e --image {LOADGEN_RUNTIME}"))
+    images = index_of(job, running("tools/e2e/images.sh"))
     abort = index_of(
         job, running("tools/e2e/rollout.sh tools/e2e-rollout/v1 tools/e2e-rollout/v2-broken")
     )
@@ -854,6 +855,114 @@ def test_e2e_aborts_a_broken_release_under_argo_rollouts_on_kind():
     assert upload["if"] == "failure()"
 
 
-LOADGEN_RUNTIME = yaml.safe_load((ROOT / "tools" / "e2e" / "kustomization.yaml").read_text())[
-    "images"
-][0]["name"]
+# The Argo CD job: a pinned release in the supported range, its CLI checked, the release synced.
+
+ARGOCD_JOB = WORKFLOWS["e2e"]["jobs"]["argocd"]
+
+
+def test_e2e_syncs_a_release_with_a_pinned_argo_cd_on_kind():
+    job = ARGOCD_JOB
+    # The newest release of the supported range: the schemas tests/test_argocd.py checks.
+    assert job["env"]["ARGOCD_VERSION"] == f"v{ARGOCD_NEWEST}"
+    (checkout,) = steps(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0  # pushed whole to the in-cluster git server
+    (kind,) = steps(job, "helm/kind-action")
+    assert kind["with"]["registry"] is True
+    install = step_named(job, "Install Argo CD")["run"]
+    assert (
+        "https://raw.githubusercontent.com/argoproj/argo-cd/$ARGOCD_VERSION/manifests/install.yaml"
+        in install
+    )
+    assert "--server-side" in install
+    order = [
+        index_of(job, uses("helm/kind-action")),
+        index_of(job, running("kubectl apply -k tools/e2e/metrics-server/")),
+        index_of(job, running("manifests/install.yaml")),
+        index_of(job, running("cli_checksums.txt")),
+        index_of(job, running("tools/e2e/images.sh")),
+        index_of(job, running("tools/e2e/argocd.sh overlays/v1 overlays/v2")),
+    ]
+    assert None not in order and order == sorted(order)
+    release = step_named(job, "Release v1, then v2 under load, through Argo CD")
+    assert release["env"]["EXPECT_VERSIONS"] == "v1 v2"
+    assert (ROOT / release["env"]["COMPONENT"] / "kustomization.yaml").exists()
+    assert release["env"]["ZDT"] == ".venv/bin/zdt"
+    (upload,) = steps(job, "actions/upload-artifact")
+    assert upload["if"] == "failure()"
+    # The overlay argocd.sh commits to is the one the Application tracks.
+    application = yaml.safe_load((ROOT / "argocd" / "application.yaml").read_text())
+    script = (ROOT / "tools" / "e2e" / "argocd.sh").read_text()
+    assert f"TRACKED=${{TRACKED:-{application['spec']['source']['path']}}}" in script
+    assert f"APP=${{APP:-{application['metadata']['name']}}}" in script
+
+
+ARGOCD_BINARY = b"#!/bin/sh\necho argocd: v3.5.1+stand-in\n"
+
+
+def run_cli_install(tmp_path: Path, binary: bytes, checksums: str) -> subprocess.CompletedProcess:
+    """The CLI install step, with a stand-in curl serving the release's two assets."""
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "argocd-linux-amd64").write_bytes(binary)
+    (assets / "cli_checksums.txt").write_text(checksums)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    curl = bin_dir / "curl"
+    # The release URL's last part names the asset; record every URL asked for.
+    curl.write_text(
+        "#!/bin/sh\n"
+        "for url; do :; done\n"
+        f'echo "$url" >> {tmp_path}/urls\n'
+        f'cp "{assets}/${{url##*/}}" .\n'
+    )
+    curl.chmod(0o755)
+    (tmp_path / "runner").mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "ARGOCD_VERSION": ARGOCD_JOB["env"]["ARGOCD_VERSION"],
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "GITHUB_PATH": str(tmp_path / "github_path"),
+    }
+    script = step_named(ARGOCD_JOB, "Install the argocd CLI")["run"]
+    return subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+
+
+def checksum_line(binary: bytes) -> str:
+    return f"{hashlib.sha256(binary).hexdigest()}  argocd-linux-amd64\n"
+
+
+def test_the_argocd_cli_is_installed_after_its_published_checksum_matched(tmp_path):
+    other = f"{'0' * 64}  argocd-darwin-arm64\n"
+    result = run_cli_install(tmp_path, ARGOCD_BINARY, other + checksum_line(ARGOCD_BINARY))
+
+    assert result.returncode == 0, result.stderr
+    release = f"https://github.com/argoproj/argo-cd/releases/download/{ARGOCD_JOB['env']['ARGOCD_VERSION']}"
+    assert (tmp_path / "urls").read_text().splitlines() == [
+        f"{release}/argocd-linux-amd64",
+        f"{release}/cli_checksums.txt",
+    ]
+    (path,) = (tmp_path / "github_path").read_text().splitlines()
+    installed = Path(path) / "argocd"
+    assert installed.read_bytes() == ARGOCD_BINARY
+    assert installed.stat().st_mode & 0o111
+
+
+@pytest.mark.parametrize(
+    "binary, checksums",
+    [
+        (ARGOCD_BINARY + b"tampered", checksum_line(ARGOCD_BINARY)),
+        (ARGOCD_BINARY, f"{'0' * 64}  argocd-darwin-arm64\n"),
+        (ARGOCD_BINARY, ""),
+    ],
+    ids=["binary changed", "no line for the binary", "empty checksums"],
+)
+def test_the_argocd_cli_is_not_installed_without_a_matching_checksum(tmp_path, binary, checksums):
+    result = run_cli_install(tmp_path, binary, checksums)
+
+    assert result.returncode != 0
+    assert not (tmp_path / "github_path").exists()
+    assert not list((tmp_path / "runner").rglob("bin/argocd"))

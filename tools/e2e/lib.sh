@@ -1,4 +1,4 @@
-# Shared by tools/e2e/run.sh and tools/e2e/rollout.sh (sourced, not run): their common
+# Shared by tools/e2e/run.sh, rollout.sh and argocd.sh (sourced, not run): their common
 # settings, the check of their two overlay arguments, kubectl in the namespace, logging, bounded
 # waits, the in-cluster load generator (tools/e2e-job/) and the namespace's state on failure. The
 # caller sets HERE (this directory) before sourcing it.
@@ -11,6 +11,8 @@ MIN_REQUESTS=${MIN_REQUESTS:-200}
 WARMUP_SECONDS=${WARMUP_SECONDS:-10}
 COOLDOWN_SECONDS=${COOLDOWN_SECONDS:-5}
 PYTHON=${PYTHON:-python3}
+# How often wait_until asks the cluster again; the tests' stand-in clusters answer at once.
+POLL_SECONDS=${POLL_SECONDS:-2}
 
 # check_overlays "FIRST_NAME SECOND_NAME" ARGUMENTS...: exactly two overlay directories, each
 # with a kustomization.yaml; otherwise one line and exit 2.
@@ -45,7 +47,8 @@ dump() {
     tail -n 30 "$OUT/loadgen.log"
 }
 
-# wait_until SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; fail after SECONDS.
+# wait_until SECONDS WHAT COMMAND...: run COMMAND every POLL_SECONDS until it succeeds; fail
+# after SECONDS.
 wait_until() {
     local limit=$1 what=$2
     shift 2
@@ -55,7 +58,7 @@ wait_until() {
             log "still waiting for $what after $limit s"
             return 1
         fi
-        sleep 2
+        sleep "$POLL_SECONDS"
     done
 }
 
