@@ -4,6 +4,7 @@ containers (tests/emulation.py); the pod spec's readinessGates as read from a re
 import pytest
 
 from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, probe, run
+from tests.test_emulation import start
 from tools.rehearsal.cluster.kubelet import RELIST_PERIOD, STATUS_UPDATE_SECONDS
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
@@ -12,12 +13,6 @@ from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
 
 GATE = "target-health.elbv2.k8s.aws/users"
-
-
-async def start(cluster: Cluster, spec) -> None:
-    cluster.controller.apply(spec)
-    cluster.controller.start()
-    await cluster.until(lambda: cluster.controller.completed_at is not None)
 
 
 def in_view(cluster: Cluster, pod) -> bool:
