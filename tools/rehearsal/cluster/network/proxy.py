@@ -1,10 +1,10 @@
-"""The Service, emulated like kube-proxy: a TCP proxy on a loopback address.
+"""One node's Service rules, emulated like kube-proxy: a TCP proxy on a loopback address.
 
-Each NEW connection goes to a ready endpoint picked at random from the proxy's own view; only
+Each NEW connection goes to a ready endpoint picked at random from the node's own view; only
 when none is ready does it fall back to serving-but-terminating endpoints. Established
 connections stay where they are, whatever happens to the endpoint. Endpoint changes reach the
-view only after a propagation delay (with jitter), like EndpointSlice updates reaching
-kube-proxy and the iptables rules on every node.
+view late (view.py, lag.py), like EndpointSlice updates reaching kube-proxy and the iptables
+rules on that node; every node has its own proxy (service.py).
 """
 
 import asyncio
@@ -36,6 +36,7 @@ class ConnectionTrace:
     bytes_to_client: int = 0
     closed: float | None = None
     closed_by: str = ""  # client, pod, pod (reset), or one of the CLOSED_BY_ constants
+    node: int = 0  # the node whose proxy accepted it
 
     def close(self, at: float, by: str) -> None:
         if self.closed is None:
@@ -89,7 +90,9 @@ class _Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.trace = ConnectionTrace(peer[1] if peer else 0, self.proxy.now())
+        self.trace = ConnectionTrace(
+            peer[1] if peer else 0, self.proxy.now(), node=self.proxy.view.node
+        )
         self.proxy.traces.append(self.trace)
         endpoint = self.proxy.view.pick()
         if endpoint is None:

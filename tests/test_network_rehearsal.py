@@ -1,0 +1,68 @@
+"""The contract's margin against endpoint lag, in a real rehearsal: the repository's own
+termination timings (preStop 5 s, then DRAIN_SECONDS 5 s of accepting), two nodes, one of whose
+views lags behind every change. A pod keeps accepting new connections for about 10 s after its
+deletion; a view later than that still sends it some, and they are refused."""
+
+from collections import Counter
+
+import pytest
+
+from tools.rehearsal.cli import rehearse_and_report
+from tools.rehearsal.cluster.network.proxy import CLOSED_BY_CONNECT_FAILED
+from tools.rehearsal.cluster.runtime import ProcessRuntime
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.options import Options, SlowView
+from tools.rehearsal.traffic import profiles
+from tools.repo import ROOT
+
+V1, V2 = ROOT / "overlays/v1", ROOT / "overlays/v2"
+
+
+def contract_timings(overlay, tmp_path):
+    """The overlay with 2 replicas and 1 worker, its termination timings untouched."""
+    ops = [
+        variants.put("/spec/replicas", 2),
+        variants.put("/spec/minReadySeconds", 1),
+        *variants.env(variants.deployment(overlay), {"WEB_CONCURRENCY": "1"}),
+    ]
+    name = f"{overlay.name}-small"
+    return load_overlay(variants.write(overlay, ops, tmp_path / name), name)
+
+
+@pytest.mark.rehearsal
+@pytest.mark.parametrize(("lag", "fails"), [(12.0, True), (8.0, False)])
+def test_one_view_lagging_past_the_contracts_margin_loses_requests(tmp_path, lag, fails):
+    options = Options(
+        nodes=2,
+        propagation_delay=0.5,
+        propagation_jitter=0.0,
+        slow_views=(SlowView(node=1, seconds=lag),),
+        traffic={profiles.WGET.name: 4, profiles.KEEP_ALIVE.name: 2},
+        rate=100.0,
+        steady_seconds=0.5,
+        tail_seconds=0.5,
+        time_limit=90.0,
+        out_dir=tmp_path / "out",
+        progress=False,
+        seed=7,
+    )
+    source, target = contract_timings(V1, tmp_path), contract_timings(V2, tmp_path)
+    result, summary = rehearse_and_report(
+        source, target, ProcessRuntime("app"), options, plot=False, show=False
+    )
+    assert result.rollout_completed is not None
+    assert summary["network"]["max_lag_s"] == pytest.approx(lag, abs=0.05)
+    failed_on = Counter(
+        (trace.connection.node, trace.connection.closed_by)
+        for trace in result.failure_traces
+        if trace.connection
+    )
+    print(f"lag {lag:g}s: {len(result.failed)} of {len(result.records)} failed: {failed_on}")
+    if fails:
+        # New connections node 1's view still sent to pods that had stopped listening, and
+        # nothing else.
+        assert failed_on[(1, CLOSED_BY_CONNECT_FAILED)] > 0
+        assert set(failed_on) == {(1, CLOSED_BY_CONNECT_FAILED)}
+    else:
+        assert result.failed == []
