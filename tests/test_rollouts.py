@@ -83,3 +83,24 @@ def test_the_exit_status_says_aborted_as_designed(tmp_path, capsys):
     argv += ["--propagation-delay", "0.5", "--steady-seconds", "0.5", "--out", str(tmp_path)]
     assert cli_main([*argv, "--no-plot"]) == EXIT_ABORTED
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith(" requests, 0 failed")
+
+
+@pytest.mark.rehearsal
+def test_a_rollout_adopts_the_running_deployment_under_load_and_loses_nothing(tmp_path):
+    """overlays/v1 as a plain Deployment -> the same overlay with the blue-green component
+    (workloadRef, scaleDown: progressively): the Rollout's pods join the users' Service, which
+    Argo Rollouts then narrows to them, while the Deployment is scaled down."""
+    common = [variants.put("/spec/replicas", 2), variants.put("/spec/minReadySeconds", 1)]
+    source = variants.write(V1, small(V1), tmp_path / "deployment")
+    target = variants.adoption(
+        V1, BLUE_GREEN, "progressively", tmp_path / "adopted", small(V1), common
+    )
+    result = rehearse(load_overlay(source), load_overlay(target), options(tmp_path))
+    assert result.ok, result.rollout_failed
+    assert result.failed == []
+    # The Deployment's two pods went, the Rollout's two serve.
+    assert len(result.pods) == 4
+    assert result.final_versions == ["v1", "v1"]
+    users = f"service {result.target.service.name}"
+    selector = [e for e in result.events if e.source == users and e.kind == "selector"]
+    assert selector, "the active Service was never narrowed to the Rollout's pods"

@@ -189,6 +189,20 @@ class Canary:
     steps: tuple[CanaryStep, ...]
 
 
+# workloadRef.scaleDown (argo-rollouts pkg/apis/rollouts/v1alpha1/types.go ObjectRef); unset
+# scales nothing, as never.
+SCALE_DOWN_MODES = ("never", "onsuccess", "progressively")
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    """A Rollout's spec.workloadRef: the Deployment whose pod template it uses (as rendered),
+    and how the Rollout scales that Deployment down while it adopts its traffic."""
+
+    deployment: Deployment
+    scale_down: str  # one of SCALE_DOWN_MODES
+
+
 @dataclass(frozen=True)
 class Rollout:
     """An Argo Rollouts Rollout over the pods (its replica and timing fields are in the
@@ -196,6 +210,7 @@ class Rollout:
 
     name: str
     strategy: BlueGreen | Canary
+    workload_ref: WorkloadRef | None = None
 
 
 @dataclass(frozen=True)
@@ -674,6 +689,7 @@ def read_rollout(
     where = f"{source}: Rollout {name}"
     spec = Fields(resource.get("spec"), where, "spec")
     holder, holder_spec = resource, spec
+    workload_ref = None
     if spec.has("workloadRef"):
         ref = spec.child("workloadRef")
         if ref.data.get("kind") != "Deployment":
@@ -684,13 +700,18 @@ def read_rollout(
             raise ref.error("name", f"no Deployment {target!r} in the render")
         holder = matches[0]
         holder_spec = Fields(holder.get("spec"), f"{source}: Deployment {target}", "spec")
+        scale_down = ref.data.get("scaleDown") or "never"
+        if scale_down not in SCALE_DOWN_MODES:
+            modes = ", ".join(SCALE_DOWN_MODES)
+            raise ref.error("scaleDown", f"{scale_down!r} is not one of {modes}")
+        workload_ref = WorkloadRef(read_deployment(holder, source, config_maps, None), scale_down)
     strategy = read_strategy(spec, read_analysis_jobs(resources, source))
     max_surge, max_unavailable = read_surge(spec.child("strategy").child("canary"), False)
     kind = "BlueGreen" if isinstance(strategy, BlueGreen) else "Canary"
     record = workload_record(
         resource, spec, holder_spec, kind, max_surge, max_unavailable, config_maps, None
     )
-    return record, Rollout(name=name, strategy=strategy), holder
+    return record, Rollout(name, strategy, workload_ref), holder
 
 
 def read_workload(

@@ -103,3 +103,18 @@ def broken_release(fail_fraction: float = 1.0) -> list[dict]:
         put(f"{CONTAINER}/command", ["python", "-m", "tools.fixtures.broken"]),
         put(f"{CONTAINER}/env/-", {"name": "FAIL_FRACTION", "value": f"{fail_fraction:g}"}),
     ]
+
+
+def adoption(
+    overlay: str | Path,
+    component: str,
+    scale_down: str,
+    directory: str | Path,
+    ops: list[dict] = (),
+    rollout_ops: list[dict] = (),
+) -> Path:
+    """The step from a plain Deployment to Argo Rollouts: `overlay` with the Rollout
+    `component` switched on, its workloadRef scaling the running Deployment down as
+    `scale_down` says (never, onsuccess or progressively)."""
+    scale = put("/spec/workloadRef/scaleDown", scale_down)
+    return write(overlay, list(ops), directory, [component], [*rollout_ops, scale])
