@@ -18,6 +18,9 @@ from tools import rollingupdate
 from tools.rehearsal.cluster.rollouts.canary import canary_counts
 from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollout_template
 from tools.rehearsal.cluster.rollouts.service import ensure_service_targets
+from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.manifests.spec import (
     Analysis,
     BlueGreen,
@@ -26,7 +29,9 @@ from tools.rehearsal.manifests.spec import (
     Rollout,
     WorkloadRef,
 )
+from tools.rehearsal.run import adopts
 from tools.rehearsal.timeline import PodEvent
+from tools.repo import ROOT
 
 
 @dataclasses.dataclass
@@ -397,3 +402,20 @@ def test_a_service_not_yet_managed_moves_only_to_a_fully_available_replica_set()
     ro.selectors["app-canary"] = "old"
     ensure_service_targets(ro, "app-canary", rs)
     assert ro.selectors["app-canary"] == "old"  # never to nothing
+
+
+def test_an_unknown_scale_down_mode_is_named_in_the_error(tmp_path):
+    overlay = variants.adoption(ROOT / "overlays/v1", "rollout-canary", "sometimes", tmp_path)
+    with pytest.raises(RehearsalError, match=r"workloadRef\.scaleDown: 'sometimes' is not one of"):
+        load_overlay(overlay)
+
+
+def test_an_adoption_of_another_deployment_is_refused(tmp_path):
+    source = load_overlay(ROOT / "overlays/v1")
+    target = load_overlay(
+        variants.adoption(ROOT / "overlays/v1", "rollout-canary", "never", tmp_path)
+    )
+    assert adopts(source, target)
+    other = dataclasses.replace(source.deployment, name="another")
+    with pytest.raises(RehearsalError, match="workloadRef names Deployment 'zero-downtime-app'"):
+        adopts(dataclasses.replace(source, deployment=other), target)
