@@ -13,7 +13,9 @@ metrics_dir = multiproc.prepare(os.environ, os.getpid())
 bind = f"{settings.host}:{settings.port}"
 workers = settings.workers
 # Threads give keep-alive support, which clients and the Service's connection reuse rely on.
-worker_class = "gthread"
+# gunicorn's gthread worker, except that it serves a request that arrived on an idle
+# connection just as its keep-alive time ran out instead of dropping it (app/worker.py).
+worker_class = "app.worker.ThreadWorker"
 threads = 4
 keepalive = 5
 graceful_timeout = settings.graceful_timeout
