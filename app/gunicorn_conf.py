@@ -17,7 +17,10 @@ workers = settings.workers
 # connection just as its keep-alive time ran out instead of dropping it (app/worker.py).
 worker_class = "app.worker.ThreadWorker"
 threads = 4
-keepalive = 5
+# Idle kept-alive connections stay open this long: longer than any client or proxy in front
+# keeps one idle before reusing it, so the app never closes a connection one of them is about
+# to reuse (docs/shutdown.md, "Idle connections").
+keepalive = settings.keepalive
 graceful_timeout = settings.graceful_timeout
 timeout = 30
 loglevel = settings.log_level

@@ -20,6 +20,7 @@ class Settings:
     workers: int = 2
     drain_seconds: float = 5.0
     graceful_timeout: int = 20
+    keepalive: int = 75
     log_level: str = "info"
 
     @classmethod
@@ -33,6 +34,9 @@ class Settings:
             drain_seconds=_seconds(environ, "DRAIN_SECONDS", defaults.drain_seconds),
             graceful_timeout=_integer(
                 environ, "GRACEFUL_TIMEOUT", defaults.graceful_timeout, minimum=0, maximum=3600
+            ),
+            keepalive=_integer(
+                environ, "KEEPALIVE_SECONDS", defaults.keepalive, minimum=1, maximum=3600
             ),
             log_level=_choice(environ, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
         )

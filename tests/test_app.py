@@ -87,7 +87,7 @@ def test_access_line_fields(capsys, client):
 def test_settings_defaults():
     settings = Settings.from_env({})
     assert (settings.port, settings.workers, settings.version) == (8080, 2, "dev")
-    assert (settings.drain_seconds, settings.graceful_timeout) == (5.0, 20)
+    assert (settings.drain_seconds, settings.graceful_timeout, settings.keepalive) == (5.0, 20, 75)
 
 
 def test_settings_from_environment():
@@ -98,11 +98,12 @@ def test_settings_from_environment():
             "WEB_CONCURRENCY": "4",
             "DRAIN_SECONDS": "0.5",
             "GRACEFUL_TIMEOUT": "10",
+            "KEEPALIVE_SECONDS": "65",
             "HOST": "127.0.0.9",
             "LOG_LEVEL": "DEBUG",
         }
     )
-    assert settings == Settings("127.0.0.9", 9000, "1.2.3", 4, 0.5, 10, "debug")
+    assert settings == Settings("127.0.0.9", 9000, "1.2.3", 4, 0.5, 10, 65, "debug")
 
 
 @pytest.mark.parametrize(
@@ -114,6 +115,7 @@ def test_settings_from_environment():
         ("DRAIN_SECONDS", "x", "DRAIN_SECONDS must be a number of seconds, got 'x'"),
         ("GRACEFUL_TIMEOUT", "1.5", "GRACEFUL_TIMEOUT must be an integer, got '1.5'"),
         ("WEB_CONCURRENCY", "100", "WEB_CONCURRENCY must be between 1 and 64, got 100"),
+        ("KEEPALIVE_SECONDS", "0", "KEEPALIVE_SECONDS must be between 1 and 3600, got 0"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of debug, info, warning, error, got 'loud'"),
     ],
 )

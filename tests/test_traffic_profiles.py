@@ -4,12 +4,12 @@ servers on loopback (tools/rehearsal/traffic/profiles.py, load.py)."""
 import asyncio
 import contextlib
 import dataclasses
-import re
 import select
 
 import pytest
 
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.manifests import variants
 from tools.rehearsal.traffic import profiles
 from tools.rehearsal.traffic.load import Generator, LoadConfig, Target
 from tools.rehearsal.traffic.outcomes import OK, RESET_BEFORE_ANSWER
@@ -239,12 +239,18 @@ def test_load_targets_only_loopback():
         LoadConfig(("127.0.0.1:8080", "10.0.0.1:80"))
 
 
-def test_think_times_straddle_the_servers_keep_alive_idle_close():
-    conf = (ROOT / "app/gunicorn_conf.py").read_text()
-    keepalive = float(re.search(r"^keepalive = (\S+)", conf, re.MULTILINE).group(1))
+def test_think_times_straddle_the_drains_end_and_stay_within_the_apps_idle_timeout():
+    env = {
+        var["name"]: var.get("value")
+        for var in variants.deployment(ROOT / "overlays/v2")["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+    }
     for model in (PYTHON_REQUESTS, GO_NET_HTTP):
         low, high = model.think_seconds
-        assert low < keepalive < high, model.name
+        assert low < float(env["DRAIN_SECONDS"]) < high, model.name
+        # client < app: the app never closes an idle connection these clients are about to reuse
+        assert high < float(env["KEEPALIVE_SECONDS"]), model.name
     assert profiles.HOSTILE[PYTHON_REQUESTS.name] > 0 and profiles.HOSTILE[GO_NET_HTTP.name] > 0
 
 

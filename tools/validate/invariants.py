@@ -39,7 +39,7 @@ SHUTDOWN_MARGIN_SECONDS = 5
 MIN_REPLICAS = 2
 READINESS_PATH = "/ready"
 # Set explicitly so the pod runs with the values the timing chain was designed with.
-REQUIRED_ENV = ("PORT", "WEB_CONCURRENCY", "DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
+REQUIRED_ENV = ("PORT", "WEB_CONCURRENCY", "DRAIN_SECONDS", "GRACEFUL_TIMEOUT", "KEEPALIVE_SECONDS")
 ROLLOUT_FIELDS = ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit")
 # Argo Rollouts' defaults (utils/defaults/defaults.go).
 DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30

@@ -62,10 +62,11 @@ class ClientModel:
         return sum(self.think_seconds) / 2
 
 
-# Straddles gunicorn's idle close of a kept-alive connection (app/gunicorn_conf.py
-# `keepalive = 5`; gunicorn/workers/gthread.py murder_keepalived closes it on the worker's next
-# wake-up, at once under load): about half of the reuses come just before it, half just after.
-THINK_AROUND_SERVER_IDLE_CLOSE = (4.5, 5.5)
+# About half of the reuses come just before 5 s idle, half just after. That straddles the end of
+# a terminating pod's drain (DRAIN_SECONDS 5: a connection last used before SIGTERM is reused
+# as the graceful stop begins), and it straddled the app's own idle close when its keep-alive
+# was 5 s: there these clients lost requests (docs/shutdown.md, "Idle connections").
+THINK_AROUND_FIVE_SECONDS = (4.5, 5.5)
 
 WGET = ClientModel(
     "wget",
@@ -88,7 +89,7 @@ PYTHON_REQUESTS = ClientModel(
     THINK,
     keep_alive=True,
     checks_dropped=True,
-    think_seconds=THINK_AROUND_SERVER_IDLE_CLOSE,
+    think_seconds=THINK_AROUND_FIVE_SECONDS,
     source="requests 2.x adapters.py HTTPAdapter (DEFAULT_RETRIES = 0 -> Retry(0, read=False): "
     "no retry); urllib3 2.x connectionpool.py HTTPConnectionPool._get_conn (is_connection_dropped "
     "-> close and reconnect), connection.py HTTPConnection.is_connected (not "
@@ -101,7 +102,7 @@ GO_NET_HTTP = ClientModel(
     checks_dropped=True,
     retries_reused=True,
     idle_timeout=90.0,
-    think_seconds=THINK_AROUND_SERVER_IDLE_CLOSE,
+    think_seconds=THINK_AROUND_FIVE_SECONDS,
     source="go src/net/http/transport.go: DefaultTransport IdleConnTimeout 90 s; "
     "persistConn.readLoop takes a connection the server closed while idle out of the pool "
     "(readLoopPeekFailLocked, errServerClosedIdle); Transport.roundTrip retries when "
@@ -174,6 +175,12 @@ def check_mix(mix: dict[str, int], option: str = "--traffic") -> None:
             raise RehearsalError(f"{option}: {name}={count}: from 0 to {MAX_CLIENTS} clients")
     if not any(mix.values()):
         raise RehearsalError(f"{option}: no clients")
+
+
+def share(mix: dict[str, int], parts: int) -> dict[str, int]:
+    """One of `parts` equal shares of a mix's clients, at least one client of each model it
+    has: for rehearsals that run side by side and together load the machine as one does."""
+    return {name: max(1, round(count / parts)) for name, count in mix.items() if count}
 
 
 def think_rate(mix: dict[str, int]) -> float:
