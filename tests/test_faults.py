@@ -4,12 +4,12 @@ a node drain under a PodDisruptionBudget, a long request in flight when its pod 
 import dataclasses
 
 import pytest
-from tools.rehearsal.report.findings import summarize
 
 from tests.test_rehearsal import V1, V2, failures, options, rehearse, small, variant
 from tools.rehearsal.cluster.container_runtime import ContainerRuntime
 from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, SLOW_REQUEST, Faults
 from tools.rehearsal.manifests import variants
+from tools.rehearsal.report.findings import summarize
 from tools.rehearsal.traffic.outcomes import OK
 
 

@@ -3,10 +3,10 @@ them (kustomize). The runs that show the figure true are in `zdt demo` and test_
 
 import pytest
 
+from tools.rehearsal import tolerance
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal import tolerance
 from tools.repo import ROOT
 
 V2 = ROOT / "overlays/v2"
