@@ -15,6 +15,9 @@ LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version
 # goes to pip in hash-checking mode; uv then installs everything else.
 UV_LOCK_BLOCK := awk '/^uv==/ { take = 1 } take && !/^ *\#/ { print } take && !/\\$$/ { exit }'
 
+# pytest-xdist workers of `make test` (docs/testing.md, "Parallel tests"); 0: one process.
+TEST_WORKERS ?= 3
+
 .PHONY: demo test lint validate bench lock release-tools clean
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
@@ -51,7 +54,7 @@ demo: $(VENV)/.installed
 
 ## test: lint, manifest validation and the whole test suite
 test: lint validate
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -10,6 +10,15 @@ from tools.serverprocess import ServerProcess
 IMAGE_VERSIONS = ("v1", "v2")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on several pytest-xdist workers (`-n`, `--dist loadgroup`).
+    The container tests stay together on one of them: they build and run the same image tags
+    with one engine, and the session's images (below) are then built once."""
+    for item in items:
+        if item.get_closest_marker("container"):
+            item.add_marker(pytest.mark.xdist_group("container"))
+
+
 @pytest.fixture
 def start_server(tmp_path):
     """Start `python -m MODULE` with extra environment; every server is killed afterwards."""
