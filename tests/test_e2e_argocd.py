@@ -31,6 +31,7 @@ import yaml
 from tests import fake_kubectl, gitrepo
 from tests.zdt import zdt
 from tools.e2e import argocd_app
+from tools.git import run as git_run
 from tools.kustomize import find, render
 from tools.repo import ROOT
 from tools.serverprocess import free_port
@@ -316,6 +317,7 @@ selector = options.get("--selector", "")
 if command == "port-forward":
     # The git server "in the cluster": serve.sh itself, on the local end of the port-forward.
     local_port = objects[1].split(":")[0]
+    os.setsid()  # its own process group, for the test's clean-up
     with open(STATE + ".forward.pid", "w") as f:
         f.write(str(os.getpid()))
     lock.close()
@@ -399,13 +401,16 @@ def cluster(tmp_path):
             cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
 
+    def forward_answers() -> bool:
+        url = f"git://127.0.0.1:{port}/zero-downtime-gitops.git"
+        return git_run(tmp_path, "ls-remote", url, env=gitrepo.ISOLATED).returncode == 0
+
     run.state = state
+    run.forward_answers = forward_answers
     yield run
-    # The script stops its port-forward; should it not, the git daemon goes here.
-    pid_file = Path(str(state) + ".forward.pid")
-    if pid_file.exists():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    # The script stops its port-forward (the tests check it); should it not, it goes here.
+    if forward_answers():
+        os.killpg(int(Path(f"{state}.forward.pid").read_text()), signal.SIGTERM)
 
 
 def test_a_release_synced_by_argo_cd_under_load_passes(cluster):
@@ -434,6 +439,7 @@ def test_a_release_synced_by_argo_cd_under_load_passes(cluster):
     assert f"argocd app history lists {first} and {release}" in result.stdout
     calls = Path(str(cluster.state) + ".log").read_text().splitlines()
     assert "--namespace git-server port-forward service/git-server" in "\n".join(calls)
+    assert not cluster.forward_answers()  # the port-forward is stopped
 
 
 def test_an_automated_sync_just_before_argocd_app_sync_is_waited_for(cluster):
@@ -459,3 +465,4 @@ def test_the_script_fails_when_the_release_did_not_go_through_argo_cd(cluster, s
 
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
+    assert not cluster.forward_answers()

@@ -65,6 +65,7 @@ on_exit() {
     fi
     if [ -n "$forward" ]; then
         kill "$forward" 2>/dev/null || true
+        wait "$forward" 2>/dev/null || true
     fi
 }
 trap on_exit EXIT
