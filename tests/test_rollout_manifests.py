@@ -203,8 +203,8 @@ BROKEN = {
     ),
     "canary-analysis-template-missing": (
         CAN,
-        set_path(f"{STEPS}.1.analysis.templates.0.templateName", "load-chek"),
-        f"{ROLLOUT}: {STEPS}[1].analysis.templates[0].templateName: no AnalysisTemplate"
+        set_path(f"{STEPS}.2.analysis.templates.0.templateName", "load-chek"),
+        f"{ROLLOUT}: {STEPS}[2].analysis.templates[0].templateName: no AnalysisTemplate"
         " 'load-chek' in the render",
         renders(CANARY),
     ),
@@ -247,15 +247,23 @@ BROKEN = {
     ),
     "canary-weight-decreases": (
         CAN,
-        set_path(f"{STEPS}.2.setWeight", 10),
-        f"{ROLLOUT}: {STEPS}[2].setWeight: is 10, after 25 at steps[0]: weights must never"
+        set_path(f"{STEPS}.3.setWeight", 10),
+        f"{ROLLOUT}: {STEPS}[3].setWeight: is 10, after 25 at steps[0]: weights must never"
         " decrease (users would be moved back and forth between versions)",
+        renders(CANARY),
+    ),
+    "canary-analysis-before-propagation": (
+        CAN,
+        lambda rollout: rollout["spec"]["strategy"]["canary"]["steps"].pop(1),
+        f"{ROLLOUT}: {STEPS}[1].analysis: starts 0 s after the weight changed, less than the"
+        " pods' preStop sleep of 5 s, the repository's allowance for endpoint propagation: add"
+        " a pause before it, or the analysis may measure the old pods",
         renders(CANARY),
     ),
     "canary-ends-below-100": (
         CAN,
         lambda rollout: rollout["spec"]["strategy"]["canary"]["steps"].pop(),
-        f"{ROLLOUT}: {STEPS}[2].setWeight: is 50, the last weight: the steps must end with an"
+        f"{ROLLOUT}: {STEPS}[3].setWeight: is 50, the last weight: the steps must end with an"
         " explicit setWeight: 100",
         renders(CANARY),
     ),
@@ -344,8 +352,8 @@ BROKEN = {
     ),
     "rollout-misspelt-field": (
         CAN,
-        set_path("spec.strategy.canary.steps.3.pause.durations", "10s"),
-        f"{ROLLOUT}: spec.strategy.canary.steps.3.pause: invalid for {ARGO}: Additional"
+        set_path("spec.strategy.canary.steps.4.pause.durations", "10s"),
+        f"{ROLLOUT}: spec.strategy.canary.steps.4.pause: invalid for {ARGO}: Additional"
         " properties are not allowed ('durations' was unexpected)",
         renders(CANARY),
     ),

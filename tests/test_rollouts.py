@@ -21,7 +21,7 @@ SHORT = {
         variants.put("/spec/strategy/blueGreen/scaleDownDelaySeconds", 2),
         variants.put("/spec/strategy/blueGreen/abortScaleDownDelaySeconds", 2),
     ],
-    CANARY: [variants.put("/spec/strategy/canary/steps/3/pause/duration", "1s")],
+    CANARY: [variants.put("/spec/strategy/canary/steps/4/pause/duration", "1s")],
 }
 
 
@@ -69,7 +69,7 @@ def test_a_broken_release_under_canary_is_stopped_at_the_first_analysis_within_i
     tmp_path,
 ):
     result = run(tmp_path, CANARY, broken=True)
-    assert result.aborted == "analysis at step 2 failed"
+    assert result.aborted == "analysis at step 3 failed"
     assert 0 < len(result.failed) <= result.failure_bound
     assert {record.outcome for record in result.failed} == {"http 500"}
     assert result.aborted_as_designed

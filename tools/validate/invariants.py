@@ -9,10 +9,11 @@ pods run: the Rollout's own, or the Deployment its workloadRef names.
 """
 
 import json
+import math
 from collections.abc import Callable, Iterator
 
 from app.settings import Settings, SettingsError
-from tools import rollingupdate
+from tools import durations, rollingupdate
 from tools.imageref import ImageRef
 from tools.selectors import selects, service_selects
 from tools.validate.overlays import Overlay, Problem, resource_id
@@ -578,6 +579,42 @@ def check_canary_steps(overlay: Overlay) -> Problems:
         )
 
 
+def check_canary_analysis_after_propagation(overlay: Overlay) -> Problems:
+    """An analysis step waits, after the weight last changed, at least the propagation allowance
+    (the preStop sleep): until every node's kube-proxy has moved the canary Service to the new
+    pods, the analysis may be measuring the old ones (Argo Rollouts starts it as soon as the
+    Service's selector changed, rollout/canary.go)."""
+    if not (rollout := only(overlay, "Rollout")) or not (served := served_template(overlay)):
+        return
+    name, strategy = rollout_strategy(rollout)
+    allowance = prestop_seconds(served[1])  # check_prestop reports a missing one
+    if name != "canary" or not allowance:
+        return
+    field = "spec.strategy.canary.steps"
+    paused = None  # seconds paused since the latest setWeight
+    for index, step in enumerate(strategy.get("steps") or []):
+        if not isinstance(step, dict):
+            continue
+        if "setWeight" in step:
+            paused = 0.0
+        elif "pause" in step and paused is not None:
+            pause = step["pause"] if isinstance(step["pause"], dict) else {}
+            try:
+                # A pause without a duration waits for a promotion by hand.
+                paused += durations.seconds(pause["duration"]) if "duration" in pause else math.inf
+            except ValueError as error:
+                yield overlay.problem(rollout, f"{field}[{index}].pause.duration", str(error))
+                return
+        elif "analysis" in step and paused is not None and paused < allowance:
+            yield overlay.problem(
+                rollout,
+                f"{field}[{index}].analysis",
+                f"starts {paused:g} s after the weight changed, less than the pods' preStop"
+                f" sleep of {allowance:g} s, the repository's allowance for endpoint"
+                " propagation: add a pause before it, or the analysis may measure the old pods",
+            )
+
+
 def check_canary_surge(overlay: Overlay) -> Problems:
     """As for the Deployment: no pod unavailable, at least one extra, at every replica count."""
     if not (rollout := only(overlay, "Rollout")):
@@ -706,6 +743,7 @@ OVERLAY_CHECKS: tuple[Callable[[Overlay], Problems], ...] = (
     check_analysis_images,
     check_blue_green_scale_down,
     check_canary_steps,
+    check_canary_analysis_after_propagation,
     check_canary_surge,
 )
 CROSS_OVERLAY_CHECKS: tuple[Callable[[list[Overlay]], Problems], ...] = (

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tools import rollingupdate
+from tools import durations, rollingupdate
 from tools.imageref import ImageRef
 from tools.kustomize import find
 from tools.rehearsal.errors import RehearsalError
@@ -583,17 +583,11 @@ def read_services(resources: list[dict], source: str, deployment: dict) -> list[
     return services
 
 
-SECONDS = {"s": 1, "m": 60, "h": 3600}
-
-
 def duration(value: object, fields: Fields, key: str) -> float:
-    """An Argo Rollouts duration: seconds as an integer, or "30s", "5m", "1h"."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = re.fullmatch(r"(\d+)([smh])", str(value))
-    if not match:
-        raise fields.error(key, f"not a duration like 30s, 5m or 1h: {value!r}")
-    return float(match[1]) * SECONDS[match[2]]
+    try:
+        return durations.seconds(value)
+    except ValueError as error:
+        raise fields.error(key, str(error)) from None
 
 
 def read_analysis_jobs(resources: list[dict], source: str) -> dict[str, AnalysisJob]:
