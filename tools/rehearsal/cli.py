@@ -3,8 +3,10 @@
 import argparse
 import asyncio
 import dataclasses
+import multiprocessing
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tools.rehearsal.cluster.container_runtime import ENGINE_RUNTIMES
@@ -243,16 +245,31 @@ def make_runtime(name: str, server: str) -> Runtime:
     return RUNTIMES[name](server)
 
 
-async def run_until_stopped(*rehearsals: Rehearsal) -> Result | list[Result]:
-    """Run the rehearsals (at the same time when there are several). SIGTERM stops them like
-    Ctrl-C: cancelled, each still tears every pod down (containers would otherwise outlive it)."""
+async def run_until_stopped(rehearsal: Rehearsal) -> Result:
+    """Run the rehearsal. SIGTERM stops it like Ctrl-C: cancelled, it still tears every pod
+    down (containers would otherwise outlive it)."""
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     try:
-        results = await asyncio.gather(*(rehearsal.run() for rehearsal in rehearsals))
+        return await rehearsal.run()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-    return results[0] if len(rehearsals) == 1 else results
+
+
+def rehearse(source: Workload, target: Workload, runtime: Runtime, options: Options) -> Result:
+    return asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
+
+
+def rehearse_side_by_side(
+    runs: list[tuple[Workload, Workload, Runtime, Options]],
+) -> list[Result]:
+    """The rehearsals at the same time, each in a process of its own: the emulated proxies
+    relay every byte in their rehearsal's event loop, and one loop serving several rehearsals
+    would delay each of them by all the others' work (the proxies of a real cluster are the
+    nodes' kernels, and add no such delay)."""
+    context = multiprocessing.get_context("spawn")  # no loop, thread or lock carried over
+    with ProcessPoolExecutor(len(runs), mp_context=context) as pool:
+        return list(pool.map(rehearse, *zip(*runs, strict=True)))
 
 
 def rehearse_and_report(
@@ -265,7 +282,7 @@ def rehearse_and_report(
 ) -> tuple[Result, dict]:
     """Run one rehearsal, print its summary (unless not `show`), write <name>.json (and
     <name>.png)."""
-    result = asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
+    result = rehearse(source, target, runtime, options)
     return result, write_report(result, plot, show)
 
 

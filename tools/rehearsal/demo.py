@@ -14,23 +14,23 @@ release from every user, canary stopped it within its bound and both shipped the
 """
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.rehearsal.cli import rehearse_and_report, run_until_stopped, write_report
+from tools.rehearsal import tolerance
+from tools.rehearsal.cli import rehearse_and_report, rehearse_side_by_side, write_report
 from tools.rehearsal.cluster.runtime import ProcessRuntime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.findings.plot import draw_releases
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
+from tools.rehearsal.report.plot import draw_releases
 from tools.rehearsal.result import Result
-from tools.rehearsal.run import Rehearsal
+from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
 
 OUT = ROOT / "out"
@@ -43,7 +43,7 @@ def explanation(ours: dict, naive: dict) -> str:
     graceful = naive["termination"]["env"].get("GRACEFUL_TIMEOUT", "?")
     pre_stop = findings.describe_pre_stop(ours["termination"]["preStop"])
     causes = findings.failure_causes(naive)
-    delay = naive["propagation_delay_s"]
+    delay = naive["network"]["endpoint_batch_s"] + naive["network"]["lag_bound_s"]
     lines = [
         "Why the naive run loses requests and ours does not:",
         "  - The worker flag: the naive app's SIGTERM handler replaces gunicorn's in the worker.",
@@ -51,10 +51,10 @@ def explanation(ours: dict, naive: dict) -> str:
         f"    clients to leave; gunicorn kills it after GRACEFUL_TIMEOUT ({graceful} s), cutting",
         "    every request on its connections.",
         "  - No preStop: SIGTERM comes the moment a pod starts terminating, while the Service",
-        f"    still sends it new connections for the propagation delay ({delay:g} s). The naive",
-        "    workers keep accepting until they are killed, so here the kill loses the requests;",
-        "    a server that stops accepting at SIGTERM loses those new connections instead",
-        "    (tests/test_rehearsal.py: preStop shorter than the propagation delay).",
+        f"    still sends it new connections for the propagation delay (up to {delay:g} s). The",
+        "    naive workers keep accepting until they are killed, so here the kill loses the",
+        "    requests; a server that stops accepting at SIGTERM loses those new connections",
+        "    instead (tests/test_rehearsal.py: preStop shorter than the propagation delay).",
         "  - maxUnavailable 1: an old pod goes before its replacement is ready (less capacity).",
         f"  Ours: preStop {pre_stop} outlasts the propagation delay; then, for DRAIN_SECONDS "
         f"({drain} s),",
@@ -181,13 +181,14 @@ def naive_overlay(overlay: str, directory: Path):
 
 # The Argo Rollouts components with two delays shortened for the demo: old pods go 6 s after a
 # blue-green switch (still over the 5 s propagation allowance the preStop covers), and the
-# canary's pause is 2 s. Everything else is the manifests' own.
+# canary's pause after 50 % is 2 s. Everything else is the manifests' own, the 10 s pause
+# before the canary's analysis too (it covers the endpoint lag).
 DEMO_DELAYS = {
     "rollout-blue-green": [
         variants.put("/spec/strategy/blueGreen/scaleDownDelaySeconds", 6),
         variants.put("/spec/strategy/blueGreen/abortScaleDownDelaySeconds", 6),
     ],
-    "rollout-canary": [variants.put("/spec/strategy/canary/steps/3/pause/duration", "2s")],
+    "rollout-canary": [variants.put("/spec/strategy/canary/steps/4/pause/duration", "2s")],
 }
 
 
@@ -221,10 +222,66 @@ RELEASES = [
 ]
 
 
-def rehearse_releases(rate: float, directory: Path) -> list[Release]:
-    """A broken and a good v2 under each strategy, all at the same time, each at a fifth of the
-    load of ours (so that together they load the machine as ours did)."""
-    rehearsals = []
+@dataclass
+class LagCheck:
+    """Ours with every view of the Service lagging `lag` seconds behind each endpoint change:
+    just under the contract's tolerance it must lose nothing, just past it it must lose."""
+
+    label: str
+    lag: float
+    within: bool  # under the tolerance
+    result: Result | None = None
+
+    def verdict(self) -> tuple[str, bool]:
+        r = self.result
+        failed, total = len(r.failed), len(r.records)
+        text = f"{total} requests, {failed} failed"
+        return text, r.ok if self.within else failed > 0
+
+
+def tolerance_text(found: tolerance.Tolerance, ours: Result, checks: list[LagCheck]) -> str:
+    lines = [
+        f"  this contract tolerates {found.seconds:g} s of endpoint lag"
+        f" (assumed: {ours.options.assumed_lag:g} s)",
+        f"    set by {found.describe()} (base/deployment.yaml)",
+    ]
+    for check in checks:
+        text, expected = check.verdict()
+        must = "must lose nothing" if check.within else "must lose requests"
+        lines.append(f"    {check.label:<24} {text}  ({must}){'' if expected else '  UNEXPECTED'}")
+    return "\n".join(lines)
+
+
+def lag_checks(found: tolerance.Tolerance) -> list[LagCheck]:
+    under, past = found.seconds - tolerance.UNDER, found.seconds + tolerance.PAST
+    return [
+        LagCheck(f"every view {under:g} s late", under, within=True),
+        LagCheck(f"every view {past:g} s late", past, within=False),
+    ]
+
+
+def rehearse_releases(rate: float, directory: Path, checks: list[LagCheck] = ()) -> list[Release]:
+    """A broken and a good v2 under each strategy, and ours at the two lags of `checks`, all at
+    the same time, each at an equal share of the load of ours (so that together they load the
+    machine as ours did)."""
+    share = len(RELEASES) + len(checks)
+    traffic = profiles.share(profiles.HOSTILE, share)
+    runs = []
+    for index, check in enumerate(checks):
+        options = Options(
+            name=f"lag-{index + 1}",
+            out_dir=OUT,
+            rate=max(1.0, rate / share),
+            propagation_delay=check.lag,
+            propagation_jitter=0.0,
+            traffic=traffic,
+            steady_seconds=1.0,
+            tail_seconds=0.5,
+            progress=False,
+        )
+        source = load_overlay(ROOT / "overlays/v1", "overlays/v1")
+        target = load_overlay(ROOT / "overlays/v2", "overlays/v2")
+        runs.append((source, target, ProcessRuntime("app"), options))
     for index, release in enumerate(RELEASES):
         components = [release.strategy] if release.strategy else []
         delays = DEMO_DELAYS.get(release.strategy, [])
@@ -237,18 +294,20 @@ def rehearse_releases(rate: float, directory: Path) -> list[Release]:
         options = Options(
             name=name,
             out_dir=OUT,
-            rate=max(1.0, rate / len(RELEASES)),
-            fresh_clients=2,
-            keepalive_clients=2,
+            rate=max(1.0, rate / share),
+            traffic=traffic,
             steady_seconds=1.0,
             tail_seconds=0.5,
             progress=False,
         )
         source = load_overlay(v1, "overlays/v1")
         target = load_overlay(v2, "overlays/v2" + (" (broken)" if release.broken else ""))
-        rehearsals.append(Rehearsal(source, target, ProcessRuntime("app"), options))
-    results = asyncio.run(run_until_stopped(*rehearsals))
-    for release, result in zip(RELEASES, results, strict=True):
+        runs.append((source, target, ProcessRuntime("app"), options))
+    results = rehearse_side_by_side(runs)
+    for check, result in zip(checks, results, strict=False):
+        check.result = result
+        write_report(result, plot=False, show=False)
+    for release, result in zip(RELEASES, results[len(checks) :], strict=True):
         release.result = result
         write_report(result, plot=False, show=False)
         verdict, expected = release.verdict()
@@ -292,23 +351,30 @@ def main(argv: list[str] | None = None) -> int:
                 name="naive", out_dir=OUT, rate=ours.rate, steady_seconds=1.0, tail_seconds=0.5
             ),
         )
-        print("\n== a broken release, and a good one, under each strategy ==")
+        found = tolerance.of(v2.deployment.template, "overlays/v2")
+        checks = lag_checks(found)
+        print("\n== a broken release, and a good one, under each strategy; ours at two lags ==")
         print(f"  ({findings.EMULATED_ROLLOUTS};")
-        print("   the five at once, each at a fifth of the load of ours)")
+        print(
+            f"   the {len(RELEASES) + len(checks)} at once, each at an equal share of ours' load)"
+        )
         with tempfile.TemporaryDirectory(prefix="rehearsal-releases-") as tmp:
-            releases = rehearse_releases(ours.rate, Path(tmp))
+            releases = rehearse_releases(ours.rate, Path(tmp), checks)
         picture = draw_releases(
             [(release.label, release.result) for release in releases], OUT / "releases.png"
         )
     except RehearsalError as error:
         print(f"demo: error: {error}", file=sys.stderr)
         return 2
+    print("\n== how much endpoint lag the contract tolerates ==")
+    print(tolerance_text(found, ours, checks))
     print("\n== side by side ==")
     print(side_by_side(ours_summary, naive_summary))
     print()
     print(explanation(ours_summary, naive_summary))
     expected = ours.ok and naive_summary["failed"] > 0
     expected = expected and all(release.verdict()[1] for release in releases)
+    expected = expected and all(check.verdict()[1] for check in checks)
     wall_seconds = time.monotonic() - started
     print()
     print(targets(ours_summary, releases, wall_seconds))
@@ -318,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "UNEXPECTED: ours must complete and lose nothing, the naive design must lose requests,"
             " a broken release must be stopped by blue-green (0 failed) and canary (within its"
-            " bound), and a good one must complete under both with 0 failed"
+            " bound), and a good one must complete under both with 0 failed; ours must lose"
+            " nothing just under the lag it tolerates and lose requests just past it"
         )
     print(f"naive {findings.last_line(naive_summary)}")
     print(findings.last_line(ours_summary))
