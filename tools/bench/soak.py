@@ -40,6 +40,8 @@ class RunFigures:
     rollout_s: float | None
     causes: dict[str, int] = field(default_factory=dict)
     traces: list[str] = field(default_factory=list)
+    # client model -> [requests, failed]
+    by_client: dict[str, list[int]] = field(default_factory=dict)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,7 +57,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cpu-hog", type=int, default=0, metavar="N", help="N busy processes during the soak"
     )
-    p.add_argument("--propagation-delay", type=float, default=1.0)
+    p.add_argument(
+        "--propagation-delay",
+        type=float,
+        help="every view lags exactly this long (default: the hostile world's heavy-tailed lag"
+        " on 3 nodes)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "out" / "soak")
     return p
 
@@ -76,9 +83,14 @@ def totals(figures: list[RunFigures]) -> dict:
     failed = sum(f.failed for f in figures)
     lossy = sum(1 for f in figures if f.failed)
     causes: dict[str, int] = {}
+    by_client: dict[str, list[int]] = {}
     for f in figures:
         for cause, count in f.causes.items():
             causes[cause] = causes.get(cause, 0) + count
+        for name, (tried, lost) in f.by_client.items():
+            counts = by_client.setdefault(name, [0, 0])
+            counts[0] += tried
+            counts[1] += lost
     return {
         "runs": len(figures),
         "complete_runs": sum(f.complete for f in figures),
@@ -86,6 +98,7 @@ def totals(figures: list[RunFigures]) -> dict:
         "failed": failed,
         "runs_with_failures": lossy,
         "causes": causes,
+        "by_client": by_client,
         "loss_per_request_upper_95": upper_bound(failed, requests),
         "runs_with_failures_upper_95": upper_bound(lossy, len(figures)),
     }
@@ -98,6 +111,10 @@ def describe_totals(total: dict) -> str:
             f"{total['requests']} requests, {total['failed']} failed, "
             f"{total['runs_with_failures']} runs with a failure",
             *(f"  {count:>6}  {cause}" for cause, count in total["causes"].items()),
+            *(
+                f"  {name:<16} {tried:>9} requests, {lost} failed"
+                for name, (tried, lost) in total["by_client"].items()
+            ),
             f"  per-request loss probability: {total['failed']}/{total['requests']}, "
             f"95 % upper bound {total['loss_per_request_upper_95']:.2e}",
             f"  share of runs losing anything: {total['runs_with_failures']}/{total['runs']}, "
@@ -118,12 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         source = load_overlay(overlay_path(args.source), args.source)
         target = load_overlay(overlay_path(args.target), args.target)
         runtime = make_runtime(args.runtime, "app")
-        Options(
+        world = Options(
             rate=args.rate,
             load_fraction=args.load_fraction,
             propagation_delay=args.propagation_delay,
-            propagation_jitter=min(0.25, args.propagation_delay),
-        ).validate()
+            propagation_jitter=0.0,
+        )
+        world.validate()
     except RehearsalError as error:
         print(f"zdt soak: error: {error}", file=sys.stderr)
         return 2
@@ -143,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 steady_seconds=1.0,
                 tail_seconds=0.5,
                 propagation_delay=args.propagation_delay,
-                propagation_jitter=min(0.25, args.propagation_delay),
+                propagation_jitter=0.0,
                 progress=False,
             )
             rehearsal = Rehearsal(source, target, runtime, options)
@@ -158,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 rollout_s=result.rollout_duration,
                 causes=summary["failure_causes"],
                 traces=[trace.describe() for trace in result.failure_traces],
+                by_client={
+                    name: [figures["requests"], figures["failed"]]
+                    for name, figures in summary["by_client"].items()
+                },
             )
             figures.append(figure)
             rollout = "incomplete" if figure.rollout_s is None else f"{figure.rollout_s:.1f} s"
@@ -187,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             "load_fraction": args.load_fraction,
             "cpu_hog": args.cpu_hog,
             "propagation_delay": args.propagation_delay,
+            "clients": world.clients,
+            "nodes": world.nodes,
+            "lag": world.lag.describe(),
+            "endpoint_batch_s": world.batch_period,
         },
         "totals": total,
         "runs": [asdict(f) for f in figures],
