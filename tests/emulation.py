@@ -13,13 +13,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.rehearsal.cluster.container import Container, Launch
 from tools.rehearsal.cluster.deployment import DeploymentController
-from tools.rehearsal.cluster.kubelet import Pod
 from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.view import EndpointView
+from tools.rehearsal.cluster.node.container import Container, Launch
+from tools.rehearsal.cluster.node.kubelet import Pod
+from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
-from tools.rehearsal.cluster.runtime import Runtime
 from tools.rehearsal.manifests.spec import Deployment, PodTemplate, PreStop, Probe, Rollout
 from tools.rehearsal.timeline import Timeline
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.rehearsal.cluster.cgroups import CpuCgroups, limit_files
-from tools.rehearsal.cluster.container import Launch
-from tools.rehearsal.cluster.kubelet import Pod
 from tools.rehearsal.cluster.network.addresses import AddressPool
-from tools.rehearsal.cluster.runtime import ProcessRuntime, spawn
+from tools.rehearsal.cluster.node.cgroups import CpuCgroups, limit_files
+from tools.rehearsal.cluster.node.container import Launch
+from tools.rehearsal.cluster.node.kubelet import Pod
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime, spawn
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.timeline import Timeline
 from tools.repo import ROOT

@@ -12,10 +12,10 @@ import pytest
 
 from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, probe, run
 from tools import rollingupdate
-from tools.rehearsal.cluster.kubelet import BACKOFF_START, PRESTOP_OVERRUN_GRACE
 from tools.rehearsal.cluster.network.addresses import AddressPool
 from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
+from tools.rehearsal.cluster.node.kubelet import BACKOFF_START, PRESTOP_OVERRUN_GRACE
 from tools.rehearsal.timeline import PodEvent, Timeline
 
 

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from tests.test_rehearsal import V1, V2, failures, options, rehearse, small, variant
-from tools.rehearsal.cluster.container_runtime import ContainerRuntime
 from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, SLOW_REQUEST, Faults
+from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.report.findings import summarize
 from tools.rehearsal.traffic.outcomes import OK

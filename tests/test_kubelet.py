@@ -5,7 +5,7 @@ import pytest
 
 from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, probe, run
 from tests.test_emulation import start
-from tools.rehearsal.cluster.kubelet import RELIST_PERIOD, STATUS_UPDATE_SECONDS
+from tools.rehearsal.cluster.node.kubelet import RELIST_PERIOD, STATUS_UPDATE_SECONDS
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay

@@ -9,7 +9,7 @@ import pytest
 
 from tools.rehearsal.cli import rehearse_and_report
 from tools.rehearsal.cluster.network.proxy import CLOSED_BY_CONNECT_FAILED
-from tools.rehearsal.cluster.runtime import ProcessRuntime
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options, SlowView

@@ -14,8 +14,8 @@ from tests import gitrepo
 from tools.imageref import ImageRef
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
-from tools.rehearsal.cluster.container_runtime import ContainerRuntime
-from tools.rehearsal.cluster.runtime import ProcessRuntime, Runtime
+from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay, load_revision

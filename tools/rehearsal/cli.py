@@ -9,10 +9,10 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from tools.rehearsal.cluster.container_runtime import ENGINE_RUNTIMES
 from tools.rehearsal.cluster.faults import Faults
 from tools.rehearsal.cluster.network.lag import LAG_MAX, LAG_P50, LAG_P99
-from tools.rehearsal.cluster.runtime import ProcessRuntime, Runtime
+from tools.rehearsal.cluster.node.container_runtime import ENGINE_RUNTIMES
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay, load_revision
 from tools.rehearsal.manifests.spec import Workload

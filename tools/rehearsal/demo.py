@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tools.rehearsal import tolerance
 from tools.rehearsal.cli import rehearse_and_report, rehearse_side_by_side, write_report
-from tools.rehearsal.cluster.runtime import ProcessRuntime
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay

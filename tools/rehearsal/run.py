@@ -8,12 +8,12 @@ from dataclasses import replace
 from tools.rehearsal.cluster import faults
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.faults import FaultReport
-from tools.rehearsal.cluster.kubelet import Pod
 from tools.rehearsal.cluster.network.addresses import AddressPool
 from tools.rehearsal.cluster.network.service import EmulatedService
+from tools.rehearsal.cluster.node.kubelet import Pod
+from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun, run_analysis
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
-from tools.rehearsal.cluster.runtime import Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.spec import Analysis, PodTemplate, Workload
 from tools.rehearsal.options import Options

@@ -1,1 +1,2 @@
-"""The emulated cluster: controllers, kubelet, container runtimes, network, faults."""
+"""The emulated cluster: the controllers (deployment.py, rollouts/), what runs on a node (node/:
+the kubelet and the container runtimes), the network (network/) and the faults a run injects."""

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tools.rehearsal.cluster.kubelet import Pod
+from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.manifests.spec import Deployment, PodTemplate
 from tools.rehearsal.timeline import PodEvent, Timeline
 

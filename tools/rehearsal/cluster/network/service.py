@@ -16,7 +16,7 @@ from tools.rehearsal.cluster.network.view import Endpoint, EndpointView, ViewSum
 from tools.rehearsal.timeline import Timeline
 
 if TYPE_CHECKING:
-    from tools.rehearsal.cluster.kubelet import Pod
+    from tools.rehearsal.cluster.node.kubelet import Pod
 
 
 class EmulatedService:

@@ -28,8 +28,8 @@ from functools import partial
 from tools.image.build import local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
-from tools.rehearsal.cluster.container import Container, Launch, wait_or_kill
-from tools.rehearsal.cluster.runtime import Runtime
+from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
+from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.spec import Workload
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tools.rehearsal.cluster.container import Container
+from tools.rehearsal.cluster.node.container import Container
 from tools.rehearsal.manifests.spec import Probe
 from tools.rehearsal.traffic import httpclient
 

@@ -3,8 +3,8 @@
 A runtime starts a container for a Launch (the pod's address, port, environment and version)
 and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
 `python -m <module>` directly on the pod's loopback address, in a cgroup with the container's CPU
-limit where the kernel lets it (cluster/cgroups.py); ContainerRuntime
-(cluster/container_runtime.py) runs the built image with podman or docker, publishing
+limit where the kernel lets it (node/cgroups.py); ContainerRuntime
+(node/container_runtime.py) runs the built image with podman or docker, publishing
 <address>:<port> to the container's port.
 """
 
@@ -19,9 +19,9 @@ from abc import ABC, abstractmethod
 from functools import partial
 from pathlib import Path
 
-from tools.rehearsal.cluster import probes
-from tools.rehearsal.cluster.cgroups import CGROUP_ROOT, Cgroup, CpuCgroups
-from tools.rehearsal.cluster.container import Container, Launch, wait_or_kill
+from tools.rehearsal.cluster.node import probes
+from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Cgroup, CpuCgroups
+from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.spec import Probe, Workload
 from tools.repo import ROOT

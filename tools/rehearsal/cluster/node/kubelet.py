@@ -24,9 +24,9 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.rehearsal.cluster.container import Container, Launch
 from tools.rehearsal.cluster.network.view import Endpoint
-from tools.rehearsal.cluster.runtime import Runtime
+from tools.rehearsal.cluster.node.container import Container, Launch
+from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.manifests.spec import PodTemplate, PreStop, Probe
 from tools.rehearsal.timeline import PodEvent, Timeline
 from tools.rehearsal.traffic import httpclient
