@@ -17,7 +17,7 @@ from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, run, te
 from tools import rollingupdate
 from tools.rehearsal.cluster.rollouts.canary import canary_counts
 from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollout_template
-from tools.rehearsal.cluster.rollouts.service import ensure_service_targets
+from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
@@ -384,23 +384,29 @@ def test_a_service_not_yet_managed_moves_only_to_a_fully_available_replica_set()
     """rollout/service.go ensureSVCTargets: adopting a Service (no managed-by annotation yet)
     waits for IsReplicaSetAvailable; a managed one needs one available pod."""
     routes = []
-    ro = SimpleNamespace(
-        selectors={}, spec=SimpleNamespace(min_ready_seconds=0), route=lambda *r: routes.append(r)
-    )
+
+    class Services(ServiceMixin):  # only what ensureSVCTargets reads of the rollout
+        selectors: dict[str, str] = {}
+        spec = SimpleNamespace(min_ready_seconds=0)
+
+        def route(self, *route):
+            routes.append(route)
+
+    ro = Services()
     rs = FakeReplicaSet(replicas=3, ready=1)
     rs.template = SimpleNamespace(template_hash="new")
-    ensure_service_targets(ro, "app-stable", rs)
+    ro.ensure_service_targets("app-stable", rs)
     assert routes == []
     rs.ready = 3
-    ensure_service_targets(ro, "app-stable", rs)
+    ro.ensure_service_targets("app-stable", rs)
     assert routes == [("app-stable", "new")]
     ro.selectors["app-canary"] = "old"  # managed: one available pod is enough
     rs.ready = 1
-    ensure_service_targets(ro, "app-canary", rs)
+    ro.ensure_service_targets("app-canary", rs)
     assert routes[-1] == ("app-canary", "new")
     rs.ready = 0
     ro.selectors["app-canary"] = "old"
-    ensure_service_targets(ro, "app-canary", rs)
+    ro.ensure_service_targets("app-canary", rs)
     assert ro.selectors["app-canary"] == "old"  # never to nothing
 
 

@@ -7,16 +7,13 @@ Service's figures (connections, failures, traces) are the sum over its proxies.
 
 import random
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from tools.rehearsal.cluster.network.endpointslice import EndpointSliceController
 from tools.rehearsal.cluster.network.lag import Lag
 from tools.rehearsal.cluster.network.proxy import ConnectionTrace, ServiceProxy
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView, ViewSummary
+from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.timeline import Timeline
-
-if TYPE_CHECKING:
-    from tools.rehearsal.cluster.node.kubelet import Pod
 
 
 class EmulatedService:
@@ -51,14 +48,14 @@ class EmulatedService:
     def summaries(self) -> list[ViewSummary]:
         return [view.summary(self.name) for view in self.views]
 
-    def endpoint(self, pod: "Pod") -> Endpoint | None:
+    def endpoint(self, pod: Pod) -> Endpoint | None:
         selected = self.template_hash in (None, pod.template.template_hash)
         return pod.endpoint() if selected else None
 
-    def publish(self, pod: "Pod") -> None:
+    def publish(self, pod: Pod) -> None:
         self.slices.pod_changed(pod.name, self.endpoint(pod))
 
-    def select(self, template_hash: str, pods: list["Pod"]) -> None:
+    def select(self, template_hash: str, pods: list[Pod]) -> None:
         """The selector moves to one pod-template hash: one EndpointSlice update, every
         endpoint at once."""
         self.template_hash = template_hash

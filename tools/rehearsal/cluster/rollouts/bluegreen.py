@@ -8,49 +8,45 @@ to) the stable pods, the preview Service stays on the new ones, and those are sc
 abortScaleDownDelaySeconds after the stable ReplicaSet is fully available again.
 """
 
-from typing import TYPE_CHECKING
-
-from tools.rehearsal.cluster.rollouts import service
-from tools.rehearsal.cluster.rollouts.replicaset import (
-    reconcile_new_replica_set,
-    saturated,
-    scale_down_old_replica_sets,
-)
 from tools.rehearsal.manifests.spec import BlueGreen
 
-if TYPE_CHECKING:
-    from tools.rehearsal.cluster.rollouts.controller import RolloutController
 
+class BlueGreenMixin:
+    """Methods of RolloutController, as rollout/bluegreen.go's are methods of rolloutContext."""
 
-def reconcile(ro: "RolloutController", strategy: BlueGreen) -> None:
-    replicas = ro.spec.replicas
-    service.reconcile_preview_service(ro, strategy)
-    # reconcileBlueGreenReplicaSets
-    ro.scale(ro.stable, replicas)
-    reconcile_new_replica_set(ro, replicas, strategy.abort_scale_down_delay)
-    scale_down_old_replica_sets(ro, strategy.scale_down_delay)
-    reconcile_pause(ro, strategy)
-    service.reconcile_active_service(ro, strategy)
-    # syncRolloutStatusBlueGreen: shouldFullPromote once the active Service is on the new pods.
-    if ro.selectors.get(strategy.active_service) == ro.new.template.template_hash:
-        ro.promote_stable()
-    if ro.healthy():
-        ro.complete_rollout()
+    def reconcile_blue_green(self, strategy: BlueGreen) -> None:
+        replicas = self.spec.replicas
+        self.reconcile_preview_service(strategy)
+        # reconcileBlueGreenReplicaSets
+        self.scale(self.stable, replicas)
+        self.reconcile_new_replica_set(replicas, strategy.abort_scale_down_delay)
+        self.scale_down_old_replica_sets(strategy.scale_down_delay)
+        self.reconcile_pause(strategy)
+        self.reconcile_active_service(strategy)
+        # syncRolloutStatusBlueGreen: shouldFullPromote once the active Service is on the new pods.
+        if self.selectors.get(strategy.active_service) == self.new.template.template_hash:
+            self.promote_stable()
+        if self.healthy():
+            self.complete_rollout()
 
-
-def reconcile_pause(ro: "RolloutController", strategy: BlueGreen) -> None:
-    """reconcileBlueGreenPause and the pre-promotion analysis: `promotable` once the analysis
-    passed on the saturated new pods and promotion is automatic."""
-    if ro.aborted or ro.new is ro.stable or ro.promotable or not saturated(ro, ro.new):
-        return
-    if strategy.pre_promotion_analysis is not None:
-        passed = ro.run_analysis(
-            strategy.pre_promotion_analysis, strategy.preview_service, "pre-promotion"
-        )
-        if passed is None:
+    def reconcile_pause(self, strategy: BlueGreen) -> None:
+        """reconcileBlueGreenPause and the pre-promotion analysis: `promotable` once the analysis
+        passed on the saturated new pods and promotion is automatic."""
+        if (
+            self.aborted
+            or self.new is self.stable
+            or self.promotable
+            or not self.saturated(self.new)
+        ):
             return
-        if not passed:
-            ro.abort("pre-promotion analysis failed")
-            return
-    if strategy.auto_promotion:  # else paused until promoted by hand
-        ro.promotable = True
+        if strategy.pre_promotion_analysis is not None:
+            passed = self.run_analysis(
+                strategy.pre_promotion_analysis, strategy.preview_service, "pre-promotion"
+            )
+            if passed is None:
+                return
+            if not passed:
+                self.abort("pre-promotion analysis failed")
+                return
+        if strategy.auto_promotion:  # else paused until promoted by hand
+            self.promotable = True

@@ -10,15 +10,10 @@ back on the stable pods.
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tools import rollingupdate
 from tools.rehearsal.cluster.deployment import ReplicaSet
-from tools.rehearsal.cluster.rollouts import service
 from tools.rehearsal.manifests.spec import Canary
-
-if TYPE_CHECKING:
-    from tools.rehearsal.cluster.rollouts.controller import RolloutController
 
 
 @dataclass
@@ -138,73 +133,82 @@ def canary_counts(
     return counts
 
 
-def reconcile(ro: "RolloutController", strategy: Canary) -> None:
-    """rolloutCanary: the Services first, then the ReplicaSets, then the steps."""
-    service.reconcile_stable_and_canary_service(ro, strategy)
-    if ro.new is ro.stable:
-        # The first version (shouldFullPromote "Initial deploy"): no steps, no analysis.
-        scale_canary(ro, 100)
-        if ro.healthy():
-            ro.complete_rollout()
-        return
-    if ro.aborted:
-        scale_canary(ro, 0)
-        return
-    while ro.step < len(strategy.steps):
-        step = strategy.steps[ro.step]
-        if step.weight is not None:
-            scale_canary(ro, step.weight)
-            if not at_weight(ro, step.weight):
-                return
-        elif step.pause is not None:
-            now = ro.timeline.now()
-            if ro.pause_started is None:
-                ro.pause_started = now
-                ro.timeline.record("rollout", "paused", f"step {ro.step + 1}")
-            if now - ro.pause_started < step.pause:
-                return
-            ro.pause_started = None
-        elif step.analysis is not None:
-            where = f"step {ro.step + 1}"
-            passed = ro.run_analysis(step.analysis, strategy.canary_service or "", where)
-            if passed is None:
-                return
-            if not passed:
-                ro.abort(f"analysis at {where} failed")
-                scale_canary(ro, 0)
-                return
-        ro.step += 1
-        ro.timeline.record("rollout", "step", f"{ro.step}/{len(strategy.steps)} done")
-    scale_canary(ro, 100)
-    if at_weight(ro, 100):
-        ro.promote_stable()  # the Services follow on the next reconcile
-        ro.complete_rollout()
+class CanaryMixin:
+    """Methods of RolloutController, as rollout/canary.go's are methods of rolloutContext."""
 
+    def reconcile_canary(self, strategy: Canary) -> None:
+        """rolloutCanary: the Services first, then the ReplicaSets, then the steps."""
+        self.reconcile_stable_and_canary_service(strategy)
+        if self.new is self.stable:
+            # The first version (shouldFullPromote "Initial deploy"): no steps, no analysis.
+            self.scale_canary(100)
+            if self.healthy():
+                self.complete_rollout()
+            return
+        if self.aborted:
+            self.scale_canary(0)
+            return
+        while self.step < len(strategy.steps):
+            step = strategy.steps[self.step]
+            if step.weight is not None:
+                self.scale_canary(step.weight)
+                if not self.at_weight(step.weight):
+                    return
+            elif step.pause is not None:
+                now = self.timeline.now()
+                if self.pause_started is None:
+                    self.pause_started = now
+                    self.timeline.record("rollout", "paused", f"step {self.step + 1}")
+                if now - self.pause_started < step.pause:
+                    return
+                self.pause_started = None
+            elif step.analysis is not None:
+                where = f"step {self.step + 1}"
+                passed = self.run_analysis(step.analysis, strategy.canary_service or "", where)
+                if passed is None:
+                    return
+                if not passed:
+                    self.abort(f"analysis at {where} failed")
+                    self.scale_canary(0)
+                    return
+            self.step += 1
+            self.timeline.record("rollout", "step", f"{self.step}/{len(strategy.steps)} done")
+        self.scale_canary(100)
+        if self.at_weight(100):
+            self.promote_stable()  # the Services follow on the next reconcile
+            self.complete_rollout()
 
-def scale_canary(ro: "RolloutController", weight: int) -> None:
-    spec = ro.spec
-    others = ro.others()
-    counts = canary_counts(
-        spec.replicas, weight, spec.fenceposts, ro.new, ro.stable, others, spec.min_ready_seconds
-    )
-    for rs in others:
-        ro.scale(rs, 0)
-    if ro.stable is not ro.new:
-        ro.scale(ro.stable, counts.stable)
-    ro.scale(ro.new, counts.new)
+    def scale_canary(self, weight: int) -> None:
+        spec = self.spec
+        others = self.others()
+        counts = canary_counts(
+            spec.replicas,
+            weight,
+            spec.fenceposts,
+            self.new,
+            self.stable,
+            others,
+            spec.min_ready_seconds,
+        )
+        for rs in others:
+            self.scale(rs, 0)
+        if self.stable is not self.new:
+            self.scale(self.stable, counts.stable)
+        self.scale(self.new, counts.new)
 
-
-def at_weight(ro: "RolloutController", weight: int) -> bool:
-    """AtDesiredReplicaCountsForCanary (basic canary): the new pods all available, the stable
-    pods all created, no older pod available."""
-    spec, new, stable = ro.spec, ro.new, ro.stable
-    min_ready = spec.min_ready_seconds
-    others = ro.others()
-    counts = canary_counts(spec.replicas, weight, spec.fenceposts, new, stable, others, min_ready)
-    if new.replicas != counts.new or new.available(min_ready) != counts.new:
-        return False
-    if stable is not new and (
-        stable.replicas != counts.stable or len(stable.active()) != counts.stable
-    ):
-        return False
-    return all(rs.available(min_ready) == 0 for rs in others)
+    def at_weight(self, weight: int) -> bool:
+        """AtDesiredReplicaCountsForCanary (basic canary): the new pods all available, the stable
+        pods all created, no older pod available."""
+        spec, new, stable = self.spec, self.new, self.stable
+        min_ready = spec.min_ready_seconds
+        others = self.others()
+        counts = canary_counts(
+            spec.replicas, weight, spec.fenceposts, new, stable, others, min_ready
+        )
+        if new.replicas != counts.new or new.available(min_ready) != counts.new:
+            return False
+        if stable is not new and (
+            stable.replicas != counts.stable or len(stable.active()) != counts.stable
+        ):
+            return False
+        return all(rs.available(min_ready) == 0 for rs in others)

@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from tools.rehearsal.cluster.deployment import DeploymentController, ReplicaSet
-from tools.rehearsal.cluster.rollouts import bluegreen, canary
+from tools.rehearsal.cluster.rollouts.bluegreen import BlueGreenMixin
+from tools.rehearsal.cluster.rollouts.canary import CanaryMixin
 from tools.rehearsal.cluster.rollouts.replicaset import (
     NEVER,
-    reconcile_workload_ref,
-    saturated,
+    ReplicaSetMixin,
 )
+from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.manifests.spec import Analysis, BlueGreen, Deployment, PodTemplate, Rollout
 
 # Argo Rollouts' rollouts-pod-template-hash selector of a managed Service: (name, hash).
@@ -40,7 +41,9 @@ def rollout_template(template: PodTemplate) -> PodTemplate:
     return replace(template, template_hash=digest)
 
 
-class RolloutController(DeploymentController):
+class RolloutController(
+    BlueGreenMixin, CanaryMixin, ServiceMixin, ReplicaSetMixin, DeploymentController
+):
     def __init__(
         self,
         *args,
@@ -118,7 +121,7 @@ class RolloutController(DeploymentController):
         """CalculateRolloutPhase == Healthy: every pod updated and available, no older pod
         (basic canary), the stable ReplicaSet the new one, blue-green's active Service on it."""
         new = self.new
-        if new is not self.stable or not saturated(self, new):
+        if new is not self.stable or not self.saturated(new):
             return False
         strategy = self.rollout.strategy
         if isinstance(strategy, BlueGreen):
@@ -131,10 +134,10 @@ class RolloutController(DeploymentController):
         if self.stable is None:
             self.stable = self.new  # shouldFullPromote: "Initial deploy"
         if isinstance(self.rollout.strategy, BlueGreen):
-            bluegreen.reconcile(self, self.rollout.strategy)
+            self.reconcile_blue_green(self.rollout.strategy)
         else:
-            canary.reconcile(self, self.rollout.strategy)
-        reconcile_workload_ref(self)
+            self.reconcile_canary(self.rollout.strategy)
+        self.reconcile_workload_ref()
 
     def scale(self, rs: ReplicaSet, replicas: int) -> None:
         self._scale(rs, replicas)
