@@ -13,15 +13,12 @@ IMAGE_VERSIONS = ("v1", "v2")
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """`make test` runs the suite on several pytest-xdist workers (`-n`, `--dist loadgroup`).
-    Two kinds of tests each stay together on one worker, one after the other: the container
-    tests, which build and run the same image tags with one engine (so the session's images,
-    below, are built once), and the other rehearsals, which load real servers against timing
-    contracts and so should not compete with each other for the CPU. The rest spreads freely."""
+    The container tests stay together on one worker, one after the other: they build and run
+    the same image tags with one engine, and the session's images (below) are then built once.
+    The rest spreads freely."""
     for item in items:
         if item.get_closest_marker("container"):
             item.add_marker(pytest.mark.xdist_group("container"))
-        elif item.get_closest_marker("rehearsal"):
-            item.add_marker(pytest.mark.xdist_group("rehearsal"))
 
 
 @pytest.fixture

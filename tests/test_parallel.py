@@ -1,7 +1,7 @@
 """`make test` runs pytest on several pytest-xdist workers with `--dist loadgroup`; the
-container tests and the rehearsals each stay on one worker (tests/conftest.py). pytest-xdist
-fails to group silently on some pytest releases (pytest-dev/pytest-xdist#1386: pytest 9.2), so
-this runs the same hook on a small suite of its own and checks where each test ran."""
+container tests stay on one worker (tests/conftest.py). pytest-xdist stops grouping silently on
+some pytest releases (pytest-dev/pytest-xdist#1386: pytest 9.2), so this runs the same hook on a
+small suite of its own and checks where each test ran."""
 
 import os
 import re
@@ -31,7 +31,7 @@ def test_other(n):
 CONFTEST = "from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n"
 
 
-def test_container_tests_and_rehearsals_each_stay_on_one_worker(tmp_path):
+def test_the_container_tests_stay_on_one_worker_and_the_rest_spreads(tmp_path):
     (tmp_path / "test_suite.py").write_text(SUITE)
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    container\n    rehearsal\n")
@@ -48,5 +48,5 @@ def test_container_tests_and_rehearsals_each_stay_on_one_worker(tmp_path):
     for worker, test in re.findall(r"\[(gw\d)\] .*PASSED \S+::(test_\w+)", result.stdout):
         workers[test].add(worker)
     assert len(workers["test_container"]) == 1, result.stdout
-    assert len(workers["test_rehearsal"]) == 1, result.stdout
+    assert len(workers["test_rehearsal"] | workers["test_other"]) > 1, result.stdout
     assert result.stdout.count(" PASSED ") == 16
