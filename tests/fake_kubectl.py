@@ -1,8 +1,9 @@
 """A kubectl stand-in for the tests of the cluster scripts (tools/e2e/*.sh): a Python script
 that plays the API server from a JSON state file (FAKE_KUBECTL_STATE). PRELUDE reads the state,
 the command line into `state`, `options` and `positional`, and what was piped to `-f -` into
-`stdin`; each test adds the behaviour of its cluster after it and writes the state back. The
-same prelude serves other commands that play the same cluster (an `argocd` stand-in)."""
+`stdin`; each test adds the behaviour of its cluster after it and ends with `finish()`, which
+writes the state back. The same prelude serves other commands that play the same cluster (an
+`argocd` stand-in)."""
 
 import sys
 import textwrap
@@ -36,6 +37,15 @@ for arg in rest:
         options[name] = value
     else:
         positional.append(arg)
+
+
+# Write the state back and exit, with `error` on stderr.
+def finish(status=0, error=None):
+    if error:
+        print(error, file=sys.stderr)
+    with open(STATE, "w") as f:
+        json.dump(state, f)
+    sys.exit(status)
 """
 
 

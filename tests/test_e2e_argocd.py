@@ -196,14 +196,6 @@ import subprocess, tempfile
 SCENARIO = os.environ["SCENARIO"]
 
 
-def finish(status=0, error=None):
-    if error:
-        print(error, file=sys.stderr)
-    with open(STATE, "w") as f:
-        json.dump(state, f)
-    sys.exit(status)
-
-
 # The cluster's DNS and the Service: the in-cluster name reaches the git server.
 SERVER = "git://127.0.0.1:%s/" % os.environ["GIT_LOCAL_PORT"]
 CLUSTER_DNS = {**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{SERVER}.insteadOf",
@@ -302,14 +294,6 @@ import base64
 import yaml
 
 SCENARIO = os.environ["SCENARIO"]
-
-
-def finish(status=0, error=None):
-    if error:
-        print(error, file=sys.stderr)
-    with open(STATE, "w") as f:
-        json.dump(state, f)
-    sys.exit(status)
 
 
 command, objects = positional[0], positional[1:]

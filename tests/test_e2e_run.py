@@ -36,14 +36,6 @@ def matching(selector):
     return [p for p in state["pods"] if p["labels"].get(key) == value]
 
 
-def finish(status=0, error=None):
-    if error:
-        print(error, file=sys.stderr)
-    with open(STATE, "w") as f:
-        json.dump(state, f)
-    sys.exit(status)
-
-
 # Time passes with every call: the Job controller creates a pod two calls after the Job,
 # terminating pods go after a while.
 for pod in state["pods"]:

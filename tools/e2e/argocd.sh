@@ -38,7 +38,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 check_overlays "FIRST_OVERLAY SECOND_OVERLAY" "$@"
 FIRST=$1
 SECOND=$2
-DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
 IMAGE=${IMAGE:-zero-downtime-app}
 TRACKED=${TRACKED:-overlays/v2}
 COMPONENT=${COMPONENT:-}
@@ -47,7 +46,6 @@ ARGOCD=${ARGOCD:-argocd}
 # Every argocd command reaches argocd-server through its own port-forward (argocd --help).
 export ARGOCD_OPTS=${ARGOCD_OPTS:---port-forward --port-forward-namespace argocd}
 APP=${APP:-zero-downtime-app}
-EXPECT_VERSIONS=${EXPECT_VERSIONS:-}
 GIT_LOCAL_PORT=${GIT_LOCAL_PORT:-9418}
 SYNC_TIMEOUT_SECONDS=${SYNC_TIMEOUT_SECONDS:-600}
 # Where Argo CD reads the repository, and where the runner pushes to (the port-forward).
@@ -186,11 +184,7 @@ sleep "$COOLDOWN_SECONDS"
 
 stop_loadgen
 
-check=(--min-requests "$MIN_REQUESTS")
-for version in $EXPECT_VERSIONS; do
-    check+=(--expect-version "$version")
-done
-"$PYTHON" "$HERE/check_load.py" "$OUT/loadgen.log" "${check[@]}"
+judge_load
 
 # The history shows each sync's revision as "main (<first 7 hex>)".
 "$ARGOCD" app history "$APP" | tee "$OUT/history.txt"

@@ -11,6 +11,9 @@ MIN_REQUESTS=${MIN_REQUESTS:-200}
 WARMUP_SECONDS=${WARMUP_SECONDS:-10}
 COOLDOWN_SECONDS=${COOLDOWN_SECONDS:-5}
 PYTHON=${PYTHON:-python3}
+DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
+# Space-separated X-App-Version values that must have answered the load, e.g. "v1 v2".
+EXPECT_VERSIONS=${EXPECT_VERSIONS:-}
 # How often wait_until asks the cluster again; the tests' stand-in clusters answer at once.
 POLL_SECONDS=${POLL_SECONDS:-2}
 
@@ -101,6 +104,19 @@ start_loadgen() {
     local selector="batch.kubernetes.io/controller-uid=$uid"
     wait_until 120 "the load generator's pod to be created" pods_exist "$selector"
     k wait --for=condition=Ready pod --selector "$selector" --timeout=180s
+}
+
+# judge_load: check_load.py on the load generator's log: at least MIN_REQUESTS requests, none
+# failed, every version in EXPECT_VERSIONS answered and, with ONLY_EXPECTED=1, no other.
+judge_load() {
+    local check=(--min-requests "$MIN_REQUESTS") version
+    for version in $EXPECT_VERSIONS; do
+        check+=(--expect-version "$version")
+    done
+    if [ "${ONLY_EXPECTED:-}" = 1 ]; then
+        check+=(--only)
+    fi
+    "$PYTHON" "$HERE/check_load.py" "$OUT/loadgen.log" "${check[@]}"
 }
 
 # stop_loadgen: stop the load, wait for the Job to complete, keep its log in $OUT/loadgen.log.

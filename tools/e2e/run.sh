@@ -22,8 +22,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 check_overlays "FROM_OVERLAY TO_OVERLAY" "$@"
 FROM=$1
 TO=$2
-DEPLOYMENT=${DEPLOYMENT:-zero-downtime-app}
-EXPECT_VERSIONS=${EXPECT_VERSIONS:-}
 mkdir -p "$OUT"
 
 on_exit() {
@@ -54,8 +52,4 @@ sleep "$COOLDOWN_SECONDS"
 
 stop_loadgen
 
-check=(--min-requests "$MIN_REQUESTS")
-for version in $EXPECT_VERSIONS; do
-    check+=(--expect-version "$version")
-done
-"$PYTHON" "$HERE/check_load.py" "$OUT/loadgen.log" "${check[@]}"
+judge_load
