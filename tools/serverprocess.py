@@ -72,7 +72,9 @@ class ServerProcess:
                 )
                 if response.status_code == 200 and done(int(response.headers["X-Worker-Pid"])):
                     return
-            except requests.ConnectionError:
+            # A read timeout too: the master accepts connections before a worker is up to
+            # answer them, which on a busy machine can take longer than the request's second.
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         raise TimeoutError(f"{self.url}/ready: not every worker answered 200 within {timeout}s")
 
