@@ -434,8 +434,8 @@ def test_the_cli_checks_every_component_and_names_the_render(tmp_path):
         assert name in lines
     assert (
         "  delivery:  Rollout canary (canaryService zero-downtime-app-canary, stableService"
-        " zero-downtime-app-stable), steps: setWeight 25; analysis load-check; setWeight 50;"
-        " pause 10s; setWeight 100" in lines
+        " zero-downtime-app-stable), steps: setWeight 25; pause 10s; analysis load-check;"
+        " setWeight 50; pause 10s; setWeight 100" in lines
     )
     assert [line for line in lines if line.startswith("problem: ")] == [
         f"problem: {render}: {ROLLOUT}: {SCALE_DOWN}: 3 s is shorter than the pods' preStop"
