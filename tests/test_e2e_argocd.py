@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -35,6 +36,7 @@ from tools.git import run as git_run
 from tools.kustomize import find, render
 from tools.repo import ROOT
 from tools.serverprocess import free_port
+from tools.validate.schema import NEWEST_KUBERNETES
 
 ARGOCD_SH = ROOT / "tools" / "e2e" / "argocd.sh"
 GIT_SERVER = ROOT / "tools" / "e2e-git-server"
@@ -106,6 +108,8 @@ def test_a_refusal_of_the_git_server_reaches_zdt_push(tmp_path):
 
 def test_the_cluster_runs_this_very_script_with_git_daemon():
     resources = render(GIT_SERVER)
+    for resource in resources:  # as kubectl apply's strict field validation would
+        kubernetes_validate.validate(resource, NEWEST_KUBERNETES, strict=True)
     (config_map,) = find(resources, "ConfigMap")
     assert config_map["data"]["serve.sh"] == SERVE_SH.read_text()
     (deployment,) = find(resources, "Deployment")
