@@ -60,7 +60,9 @@ def test_a_long_request_finishes_when_the_graceful_timeout_covers_it(
     env = {"GRACEFUL_TIMEOUT": graceful_timeout}
     source = variant(tmp_path, V1, small(V1, extra_env=env), "v1")
     target = variant(tmp_path, V2, small(V2, extra_env=env), "v2")
-    result = rehearse(source, target, options(tmp_path, faults=Faults(slow_request=9)))
+    # Its pod is deleted 2 to 6 s into the rollout and killed preStop 1 s + drain 4 s +
+    # GRACEFUL_TIMEOUT later: before a 15 s request ends with 2 s, after it with 12 s.
+    result = rehearse(source, target, options(tmp_path, faults=Faults(slow_request=15)))
     slow = fault(result, SLOW_REQUEST)
     assert slow["deleted_while_running"]  # the rollout deleted its pod while it ran
     assert (slow["outcome"] == OK) is answered
