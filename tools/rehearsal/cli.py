@@ -7,6 +7,7 @@ import multiprocessing
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.rehearsal.cluster.faults import Faults
@@ -256,20 +257,30 @@ async def run_until_stopped(rehearsal: Rehearsal) -> Result:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-def rehearse(source: Workload, target: Workload, runtime: Runtime, options: Options) -> Result:
-    return asyncio.run(run_until_stopped(Rehearsal(source, target, runtime, options)))
+@dataclass(frozen=True)
+class Plan:
+    """One rehearsal to run: from which state to which, how pods run, with which options."""
+
+    source: Workload
+    target: Workload
+    runtime: Runtime
+    options: Options
 
 
-def rehearse_side_by_side(
-    runs: list[tuple[Workload, Workload, Runtime, Options]],
-) -> list[Result]:
+def rehearse(plan: Plan) -> Result:
+    return asyncio.run(
+        run_until_stopped(Rehearsal(plan.source, plan.target, plan.runtime, plan.options))
+    )
+
+
+def rehearse_side_by_side(plans: list[Plan]) -> list[Result]:
     """The rehearsals at the same time, each in a process of its own: the emulated proxies
     relay every byte in their rehearsal's event loop, and one loop serving several rehearsals
     would delay each of them by all the others' work (the proxies of a real cluster are the
     nodes' kernels, and add no such delay)."""
     context = multiprocessing.get_context("spawn")  # no loop, thread or lock carried over
-    with ProcessPoolExecutor(len(runs), mp_context=context) as pool:
-        return list(pool.map(rehearse, *zip(*runs, strict=True)))
+    with ProcessPoolExecutor(len(plans), mp_context=context) as pool:
+        return list(pool.map(rehearse, plans))
 
 
 def rehearse_and_report(
@@ -282,7 +293,7 @@ def rehearse_and_report(
 ) -> tuple[Result, dict]:
     """Run one rehearsal, print its summary (unless not `show`), write <name>.json (and
     <name>.png)."""
-    result = rehearse(source, target, runtime, options)
+    result = rehearse(Plan(source, target, runtime, options))
     return result, write_report(result, plot, show)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.rehearsal import tolerance
-from tools.rehearsal.cli import rehearse_and_report, rehearse_side_by_side, write_report
+from tools.rehearsal.cli import Plan, rehearse_and_report, rehearse_side_by_side, write_report
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
@@ -273,7 +273,7 @@ def rehearse_releases(rate: float, directory: Path, checks: list[LagCheck] = ())
     machine as ours did)."""
     share = len(RELEASES) + len(checks)
     traffic = profiles.share(profiles.HOSTILE, share)
-    runs = []
+    plans = []
     for index, check in enumerate(checks):
         options = Options(
             name=f"lag-{index + 1}",
@@ -288,7 +288,7 @@ def rehearse_releases(rate: float, directory: Path, checks: list[LagCheck] = ())
         )
         source = load_overlay(ROOT / "overlays/v1", "overlays/v1")
         target = load_overlay(ROOT / "overlays/v2", "overlays/v2")
-        runs.append((source, target, ProcessRuntime("app"), options))
+        plans.append(Plan(source, target, ProcessRuntime("app"), options))
     for index, release in enumerate(RELEASES):
         components = [release.strategy] if release.strategy else []
         shorter = DEMO_SHORTER.get(release.strategy, [])
@@ -309,8 +309,8 @@ def rehearse_releases(rate: float, directory: Path, checks: list[LagCheck] = ())
         )
         source = load_overlay(v1, "overlays/v1")
         target = load_overlay(v2, "overlays/v2" + (" (broken)" if release.broken else ""))
-        runs.append((source, target, ProcessRuntime("app"), options))
-    results = rehearse_side_by_side(runs)
+        plans.append(Plan(source, target, ProcessRuntime("app"), options))
+    results = rehearse_side_by_side(plans)
     for check, result in zip(checks, results, strict=False):
         check.result = result
         write_report(result, plot=False, show=False)
