@@ -21,7 +21,7 @@ EMULATED_ROLLOUTS = (
     "emulated: Argo Rollouts controller (its analysis Jobs run for real), ReplicaSet controller,"
     " kubelet (probes, preStop, signals), kube-proxy (Services)"
 )
-TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
+TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT", "KEEPALIVE_SECONDS")
 FIRST_FAILURES = 5  # failed requests the text summary traces
 POD_MILESTONES = (
     PodEvent.CREATED,
