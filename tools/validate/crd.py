@@ -1,9 +1,11 @@
 """Custom resources validated offline against the OpenAPI v3 schema their CRD ships, strictly.
 
 kubernetes-validate knows only Kubernetes' own kinds. The custom resources the components render
-(Argo Rollouts' Rollout and AnalysisTemplate, Kyverno's ImageValidatingPolicy) are validated
-instead against unmodified copies of their CRDs in tools/validate/crds/ (each directory's
-README names the source, release and commit).
+(Argo Rollouts' Rollout and AnalysisTemplate, Kyverno's ImageValidatingPolicy, Gateway API's
+HTTPRoute and Gateway, the AWS Load Balancer Controller's LoadBalancerConfiguration and
+TargetGroupConfiguration) are validated instead against unmodified copies of their CRDs in
+tools/validate/crds/ (each directory's README names the source, release and commit). CEL rules
+(x-kubernetes-validations) are not evaluated: the API server does that.
 
 `kubectl apply` (strict field validation) rejects fields a CRD's schema does not declare; a
 plain JSON Schema validator would let them through. `strict_schema` closes every object that
@@ -20,6 +22,8 @@ import yaml
 CRDS = Path(__file__).parent / "crds"
 ARGO_ROLLOUTS = "Argo Rollouts v1.9.1"
 KYVERNO = "Kyverno v1.19.0"
+GATEWAY_API = "Gateway API v1.6.1"
+AWS_LOAD_BALANCER_CONTROLLER = "AWS Load Balancer Controller v3.5.0"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,23 @@ KNOWN = {
     ),
     ("policies.kyverno.io", "ImageValidatingPolicy"): Crd(
         KYVERNO, CRDS / "kyverno" / "imagevalidatingpolicies-crd.yaml"
+    ),
+    ("gateway.networking.k8s.io", "GatewayClass"): Crd(
+        GATEWAY_API, CRDS / "gateway-api" / "gatewayclasses-crd.yaml"
+    ),
+    ("gateway.networking.k8s.io", "Gateway"): Crd(
+        GATEWAY_API, CRDS / "gateway-api" / "gateways-crd.yaml"
+    ),
+    ("gateway.networking.k8s.io", "HTTPRoute"): Crd(
+        GATEWAY_API, CRDS / "gateway-api" / "httproutes-crd.yaml"
+    ),
+    ("gateway.k8s.aws", "LoadBalancerConfiguration"): Crd(
+        AWS_LOAD_BALANCER_CONTROLLER,
+        CRDS / "aws-load-balancer-controller" / "gateway.k8s.aws_loadbalancerconfigurations.yaml",
+    ),
+    ("gateway.k8s.aws", "TargetGroupConfiguration"): Crd(
+        AWS_LOAD_BALANCER_CONTROLLER,
+        CRDS / "aws-load-balancer-controller" / "gateway.k8s.aws_targetgroupconfigurations.yaml",
     ),
 }
 
