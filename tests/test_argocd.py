@@ -180,9 +180,17 @@ def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
 
 @pytest.mark.parametrize(
     "group, kind",
-    [("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate"), ("", "ConfigMap")],
+    [
+        ("argoproj.io", "Rollout"),
+        ("argoproj.io", "AnalysisTemplate"),
+        ("", "ConfigMap"),
+        ("gateway.networking.k8s.io", "HTTPRoute"),
+        ("gateway.networking.k8s.io", "Gateway"),
+        ("gateway.k8s.aws", "LoadBalancerConfiguration"),
+        ("gateway.k8s.aws", "TargetGroupConfiguration"),
+    ],
 )
-def test_a_rollout_component_needs_its_kinds_in_the_project(group, kind):
+def test_a_component_needs_its_kinds_in_the_project(group, kind):
     narrow = copy.deepcopy(PROJECT)
     entries = narrow["spec"]["namespaceResourceWhitelist"]
     entries.remove({"group": group, "kind": kind})

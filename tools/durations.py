@@ -14,3 +14,18 @@ def seconds(value: object) -> float:
     if not match:
         raise ValueError(f"not a duration like 30s, 5m or 1h: {value!r}")
     return float(match[1]) * UNITS[match[2]]
+
+
+# Gateway API durations (GEP-2257, the pattern of HTTPRoute timeouts): one to four parts of up
+# to five digits, each with its unit, e.g. "30s", "1m30s", "500ms".
+GATEWAY_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+GATEWAY_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
+
+
+def gateway_seconds(value: object) -> float:
+    """A Gateway API duration in seconds; ValueError when it is not one."""
+    text = str(value) if isinstance(value, str) else ""
+    parts = GATEWAY_PART.findall(text)
+    if not re.fullmatch(r"([0-9]{1,5}(h|m|s|ms)){1,4}", text) or len(parts) > 4:
+        raise ValueError(f"not a Gateway API duration like 30s, 1m30s or 500ms: {value!r}")
+    return sum(float(number) * GATEWAY_UNITS[unit] for number, unit in parts)

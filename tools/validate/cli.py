@@ -1,9 +1,11 @@
 """`zdt validate [ROOT]`: render every overlay and check it (what `make validate` runs).
 
 Every overlay is checked as it is and as it would be with each opt-in component of components/
-switched on (`overlays/v2+components/rollout-canary`). Prints a summary per render, then every
-problem found by the invariants, the strict schema validation and checkov; exits 1 when there
-is any. checkov is $CHECKOV, else checkov on PATH.
+switched on (`overlays/v2+components/rollout-canary`), and with the combinations that go
+together: each exposure alone and under each delivery component
+(`overlays/v2+components/rollout-canary+components/gateway-api+components/aws-alb`). Prints a
+summary per render, then every problem found by the invariants, the strict schema validation
+and checkov; exits 1 when there is any. checkov is $CHECKOV, else checkov on PATH.
 """
 
 import argparse
@@ -41,8 +43,8 @@ def main(arguments: list[str] | None = None) -> int:
     if not overlays:
         print(f"error: {root / 'overlays'}: no overlay (*/kustomization.yaml)", file=sys.stderr)
         return 1
-    # The overlays as they are, then with each component: the cross-overlay checks compare
-    # the overlays of one group (both overlays switch a component on alike).
+    # The overlays as they are, then with each combination of components: the cross-overlay
+    # checks compare the overlays of one group (both overlays switch components on alike).
     groups = [overlays, *variants.values()]
     renders = [overlay for group in groups for overlay in group]
     for overlay in renders:
@@ -55,7 +57,8 @@ def main(arguments: list[str] | None = None) -> int:
     print(
         f"checked: {len(OVERLAY_CHECKS)} invariants per overlay and {len(CROSS_OVERLAY_CHECKS)}"
         f" across overlays, on {len(overlays)} overlays alone and with each of"
-        f" {len(variants)} components ({', '.join(variants) or 'none'}); strict schemas of"
+        f" {len(variants)} component combinations ({', '.join(variants) or 'none'}); strict"
+        " schemas of"
         f" Kubernetes {versions}, and of their CRDs for custom resources"
     )
     checkov_failed = False

@@ -1,8 +1,10 @@
 """A few lines per overlay: its resources, image and the values of the timing chain."""
 
+from tools.exposure import Exposure
 from tools.validate.invariants import (
     DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
     DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+    exposure_or_none,
     only,
     pod_owner,
     served_template,
@@ -63,6 +65,29 @@ def describe_rollout(rollout: dict) -> str:
     )
 
 
+def seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}s"
+
+
+def describe_exposure(exposure: Exposure, keepalive: str | None) -> list[str]:
+    """The exposure's hop: its route and the numbers the pods are held to."""
+    lines = [
+        f"  exposure:  {exposure.kind}, HTTPRoute {exposure.route} {exposure.path_prefix} ->"
+        f" Service {exposure.service}:{exposure.service_port}, request timeout"
+        f" {seconds(exposure.request_timeout)}, retries {'on' if exposure.retries else 'off'};"
+        f" propagation allowance {seconds(exposure.propagation_allowance)}; idle: proxy"
+        f" {seconds(exposure.upstream_idle_timeout)} < app KEEPALIVE_SECONDS {keepalive}s",
+    ]
+    if check := exposure.health_check:
+        lines.append(
+            f"  alb:       target type {exposure.target_type}, health check {check.path} on"
+            f" {check.port} every {check.interval:g}s (timeout {check.timeout:g}s,"
+            f" {check.healthy_threshold} up, {check.unhealthy_threshold} down), deregistration"
+            f" delay {seconds(exposure.deregistration_delay)}"
+        )
+    return lines
+
+
 def describe(overlay: Overlay) -> list[str]:
     lines = [overlay.name, "  resources: " + ", ".join(resource_id(r) for r in overlay.resources)]
     if not (served := served_template(overlay)):
@@ -85,6 +110,8 @@ def describe(overlay: Overlay) -> list[str]:
     prestop = prestop_seconds(container)
     if owner["kind"] == "Rollout":
         lines.append(describe_rollout(owner))
+    if exposure := exposure_or_none(overlay):
+        lines += describe_exposure(exposure, env_value(container, "KEEPALIVE_SECONDS"))
     return [
         *lines,
         f"  image:     {container.get('image')}",
