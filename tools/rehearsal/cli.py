@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.rehearsal.cluster.faults import Faults
-from tools.rehearsal.cluster.network.lag import LAG_MAX, LAG_P50, LAG_P99
+from tools.rehearsal.cluster.network.lag import ALB_LAG, LAG_MAX, LAG_P50, LAG_P99, TGB_REQUEUE
 from tools.rehearsal.cluster.node.container_runtime import ENGINE_RUNTIMES
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
@@ -123,6 +123,22 @@ def parser() -> argparse.ArgumentParser:
         f"{ENDPOINT_BATCH:g}, or 0 with --propagation-delay)",
     )
     network.add_argument(
+        "--alb-lag",
+        type=float,
+        metavar="SECONDS",
+        help="behind an ALB (components/aws-alb): every deregistration reaches the ALB's nodes "
+        "exactly this late (default: log-normal p50 "
+        f"{ALB_LAG.p50:g}s, p99 {ALB_LAG.p99:g}s, max {ALB_LAG.max:g}s)",
+    )
+    network.add_argument(
+        "--tgb-requeue",
+        type=float,
+        default=TGB_REQUEUE,
+        metavar="SECONDS",
+        help="behind an ALB: the load balancer controller's --targetgroupbinding-requeue-duration"
+        f" (default {TGB_REQUEUE:g})",
+    )
+    network.add_argument(
         "--freeze-view",
         action="append",
         default=[],
@@ -214,6 +230,8 @@ def network_options(args: argparse.Namespace) -> dict:
         "propagation_jitter": args.propagation_jitter,
         **given,
         "endpoint_batch": args.endpoint_batch,
+        "alb_lag_delay": args.alb_lag,
+        "tgb_requeue": args.tgb_requeue,
         "frozen_views": node_conditions(args.freeze_view, "--freeze-view", FrozenView),
         "slow_views": node_conditions(args.slow_view, "--slow-view", SlowView),
     }
@@ -273,14 +291,27 @@ def rehearse(plan: Plan) -> Result:
     )
 
 
-def rehearse_side_by_side(plans: list[Plan]) -> list[Result]:
-    """The rehearsals at the same time, each in a process of its own: the emulated proxies
+class Background:
+    """Rehearsals running side by side, each in a process of its own: the emulated proxies
     relay every byte in their rehearsal's event loop, and one loop serving several rehearsals
     would delay each of them by all the others' work (the proxies of a real cluster are the
     nodes' kernels, and add no such delay)."""
-    context = multiprocessing.get_context("spawn")  # no loop, thread or lock carried over
-    with ProcessPoolExecutor(len(plans), mp_context=context) as pool:
-        return list(pool.map(rehearse, plans))
+
+    def __init__(self, plans: list[Plan]) -> None:
+        context = multiprocessing.get_context("spawn")  # no loop, thread or lock carried over
+        self.pool = ProcessPoolExecutor(len(plans), mp_context=context)
+        self.futures = [self.pool.submit(rehearse, plan) for plan in plans]
+
+    def results(self) -> list[Result]:
+        """Wait for every one, in the order of the plans."""
+        try:
+            return [future.result() for future in self.futures]
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def rehearse_side_by_side(plans: list[Plan]) -> list[Result]:
+    return Background(plans).results()
 
 
 def rehearse_and_report(

@@ -5,9 +5,11 @@ from pathlib import Path
 
 from tools.rehearsal.cluster.faults import Faults
 from tools.rehearsal.cluster.network.lag import (
+    ALB_LAG,
     LAG_MAX,
     LAG_P50,
     LAG_P99,
+    TGB_REQUEUE,
     HeavyTailedLag,
     Lag,
     UniformLag,
@@ -54,6 +56,11 @@ class Options:
     endpoint_batch: float | None = None  # None: ENDPOINT_BATCH, or 0 with propagation_delay
     frozen_views: tuple[FrozenView, ...] = ()
     slow_views: tuple[SlowView, ...] = ()
+    # Behind an ALB (an exposure component): how late a deregistration reaches the ALB's nodes.
+    # None: heavy-tailed (edge/targetgroup.py ALB_LAG); given: exactly this.
+    alb_lag_delay: float | None = None
+    # The load balancer controller's --targetgroupbinding-requeue-duration.
+    tgb_requeue: float = TGB_REQUEUE
     rate: float | None = None  # requests/s; None: a fraction of the capacity measured first
     load_fraction: float = 0.5
     capacity_seconds: float = 3.0
@@ -84,6 +91,8 @@ class Options:
                 0 < self.lag_p50 <= self.lag_p99 <= self.lag_max <= 600
             ),
             "--endpoint-batch": self.endpoint_batch is None or 0 <= self.endpoint_batch <= 60,
+            "--alb-lag": self.alb_lag_delay is None or 0 <= self.alb_lag_delay <= 600,
+            "--tgb-requeue": 0.1 <= self.tgb_requeue <= 600,
             "--freeze-view": all(
                 0 <= f.node < self.nodes and f.start >= 0 and 0 < f.seconds <= 600
                 for f in self.frozen_views
@@ -122,6 +131,12 @@ class Options:
         if self.propagation_delay is not None:
             return UniformLag(self.propagation_delay, self.propagation_jitter)
         return HeavyTailedLag(self.lag_p50, self.lag_p99, self.lag_max)
+
+    @property
+    def alb_lag(self) -> Lag:
+        if self.alb_lag_delay is not None:
+            return UniformLag(self.alb_lag_delay)
+        return ALB_LAG
 
     def node_lags(self) -> list[Lag]:
         slow = {view.node: UniformLag(view.seconds) for view in self.slow_views}

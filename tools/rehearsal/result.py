@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass, field
 
+from tools.rehearsal.cluster.edge.proxy import EdgeSummary
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.view import ViewSummary
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
@@ -53,6 +54,7 @@ class Result:
     view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
     views: list[ViewSummary] = field(default_factory=list)  # every Service's view on every node
     notes: list[str] = field(default_factory=list)
+    edge: EdgeSummary | None = None  # the exposure's proxy, when the users came through one
 
     @property
     def failed(self) -> list[RequestRecord]:

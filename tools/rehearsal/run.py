@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from tools.rehearsal.cluster import faults
 from tools.rehearsal.cluster.deployment import DeploymentController
+from tools.rehearsal.cluster.edge.proxy import EdgeProxy
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.addresses import AddressPool
 from tools.rehearsal.cluster.network.service import EmulatedService
@@ -70,6 +71,22 @@ class Rehearsal:
         # Only this run's pods: logs of an earlier run with the same name would mislead.
         shutil.rmtree(self.log_dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True)
+        self.pods_by_name: dict[str, Pod] = {}
+        # With an exposure component the users come in through its proxy, not the Service.
+        self.edge: EdgeProxy | None = None
+        if target.exposure is not None:
+            self.edge = EdgeProxy(
+                target.exposure,
+                self.users,
+                self.pods_by_name.get,
+                target.deployment.template.container_port,
+                self.timeline,
+                self.rng,
+                self.log_dir,
+                options.lag,
+                options.alb_lag,
+                options.tgb_requeue,
+            )
         if target.rollout is None or self.adopting:
             self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
         else:
@@ -104,13 +121,22 @@ class Rehearsal:
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
         address = self.addresses.allocate(template.container_port)
-        return Pod(
+        if self.edge is not None and self.edge.gate is not None:
+            # The load balancer controller's webhook adds its readiness gate at the pod's
+            # creation (the namespace carries elbv2.k8s.aws/pod-readiness-gate-inject).
+            gates = (*template.readiness_gates, self.edge.gate)
+            template = replace(template, readiness_gates=gates)
+        pod = Pod(
             name, template, address, self.runtime, self.timeline, self.pod_changed, self.log_dir
         )
+        self.pods_by_name[name] = pod
+        return pod
 
     def pod_changed(self, pod: Pod) -> None:
         for service in self.services.values():
             service.publish(pod)
+        if self.edge is not None:
+            self.edge.pod_changed()
         self.controller.wake.set()
         if isinstance(self.controller, RolloutController) and self.controller.workload:
             self.controller.workload.wake.set()
@@ -170,8 +196,15 @@ class Rehearsal:
             f"{self.timeline.now():7.2f}s  load: {load.ok} ok, {load.failed} failed | pods: {pods}"
         )
 
+    def reachable(self, pod: str) -> bool:
+        """Can a user's request still reach this pod (through the exposure's proxy if there is
+        one, else through the Service)?"""
+        if self.edge is not None:
+            return self.edge.reachable(pod)
+        return self.users.reachable(pod)
+
     def unreachable(self, pods: list[Pod]) -> bool:
-        return all(pod.gone or not self.users.reachable(pod.name) for pod in pods)
+        return all(pod.gone or not self.reachable(pod.name) for pod in pods)
 
     def old_pods_settled(self) -> bool:
         """Every old pod, and any other pod being deleted (a fault), can no longer receive a
@@ -185,7 +218,8 @@ class Rehearsal:
                 continue
             if self.options.wait_for_exit or not pod.terminating:
                 return False
-            if not pod.sigterm_sent or self.users.reachable(pod.name):
+            # Behind an exposure's proxy no request reaches a pod it no longer routes to.
+            if (not pod.sigterm_sent and self.edge is None) or self.reachable(pod.name):
                 return False
         return True
 
@@ -216,6 +250,9 @@ class Rehearsal:
             f"{options.nodes} node(s) at {', '.join(self.users.entry_points)}; endpoint lag "
             f"{options.lag.describe()}, EndpointSlice batch {options.batch_period:g}s"
         )
+        if self.edge is not None:
+            await self.edge.start()
+            self.say(self.edge.describe(options.alb_lag))
         self.controller.apply(deployment)
         self.controller.start()
         load: LoadProcess | None = None
@@ -224,6 +261,7 @@ class Rehearsal:
                 lambda: (
                     self.users.ready_everywhere(deployment.replicas)
                     and sum(p.ready for p in self.controller.pods()) == deployment.replicas
+                    and (self.edge is None or len(self.edge.routed()) == deployment.replicas)
                 ),
                 deployment.progress_deadline_seconds,
                 f"{deployment.replicas} ready {deployment.template.version} pods",
@@ -237,7 +275,8 @@ class Rehearsal:
                 pod.ready_since -= deployment.min_ready_seconds
             load = LoadProcess(
                 LoadConfig(
-                    self.users.entry_points,  # each node's Service: clients spread over them
+                    # The exposure's proxy, or each node's Service: clients spread over them.
+                    self.edge.entry_points if self.edge else self.users.entry_points,
                     options.clients,
                     request_timeout=options.request_timeout,
                     max_seconds=options.time_limit,
@@ -345,6 +384,12 @@ class Rehearsal:
                 self.timeline.wall_start,
             ),
             notes=[*self.source.notes, *self.runtime.notes()],
+            edge=self.edge.summary(
+                {pod.address: pod.name for pod in self.pods_by_name.values()},
+                self.timeline.wall_start,
+            )
+            if self.edge
+            else None,
         )
 
     async def teardown(self) -> None:
@@ -353,6 +398,8 @@ class Rehearsal:
             *(pod.force_stop() for pod in self.controller.pods()), return_exceptions=True
         )
         await self.runtime.cleanup()
+        if self.edge is not None:
+            await self.edge.stop()
         for service in self.services.values():
             await service.stop()
         self.addresses.close()

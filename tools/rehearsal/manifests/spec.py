@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from tools import durations, rollingupdate
+from tools.exposure import Exposure, ExposureError, read_exposure
 from tools.imageref import ImageRef
 from tools.kustomize import find
 from tools.rehearsal.errors import RehearsalError
@@ -222,6 +223,7 @@ class Workload:
     disruption_budget: DisruptionBudget | None = None
     rollout: Rollout | None = None
     services: tuple[Service, ...] = ()  # every Service over the pods, the users' one included
+    exposure: Exposure | None = None  # the way in from outside (components/gateway-api, aws-alb)
 
 
 class Fields:
@@ -771,10 +773,20 @@ def read_workload(
     notes = []
     if hpa_min is not None:
         notes.append(f"HorizontalPodAutoscaler present: replicas fixed at {deployment.replicas}")
+    try:
+        exposure = read_exposure(resources)
+    except ExposureError as error:
+        raise RehearsalError(f"{source}: {error}") from None
+    if exposure is not None and exposure.service != users[0].name:
+        raise RehearsalError(
+            f"{source}: HTTPRoute {exposure.route}: backendRefs names Service "
+            f"{exposure.service!r}, not the users' Service {users[0].name!r}"
+        )
     return Workload(
         source=source,
         deployment=deployment,
         service=users[0],
+        exposure=exposure,
         notes=tuple(notes),
         disruption_budget=read_disruption_budget(resources, source, holder),
         rollout=rollout,

@@ -68,6 +68,20 @@ def pre_stop_sleep(seconds: int) -> list[dict]:
     return [put(f"{CONTAINER}/lifecycle", {"preStop": {"sleep": {"seconds": seconds}}})]
 
 
+def timings_of(rendered: dict) -> list[dict]:
+    """The preStop and the grace period of `rendered` (a Deployment), to put back over a
+    component that raises them: the same release with those timings."""
+    spec = rendered["spec"]["template"]["spec"]
+    lifecycle = spec["containers"][0].get("lifecycle", {})
+    return [
+        put(f"{CONTAINER}/lifecycle", lifecycle),
+        put(
+            "/spec/template/spec/terminationGracePeriodSeconds",
+            spec.get("terminationGracePeriodSeconds", 30),
+        ),
+    ]
+
+
 def strategy(max_surge: int | str, max_unavailable: int | str) -> list[dict]:
     return [
         put(

@@ -155,8 +155,11 @@ def summarize(result: Result) -> dict:
         "requests": len(records),
         "failed": len(failed),
         "failures_by_kind": dict(Counter(r.outcome for r in failed)),
-        "failure_causes": causes(failed, result.failure_traces),
-        "first_failures": [trace.describe() for trace in result.failure_traces[:FIRST_FAILURES]],
+        "failure_causes": failure_causes_of(result),
+        # Behind an exposure's proxy, its own log says what failed (the Service saw nothing).
+        "first_failures": result.edge.first_errors
+        if result.edge
+        else [trace.describe() for trace in result.failure_traces[:FIRST_FAILURES]],
         "requests_by_version": dict(Counter(r.version for r in records if r.ok)),
         "final_versions": dict(Counter(result.final_versions)),
         "latency": {
@@ -193,8 +196,22 @@ def summarize(result: Result) -> dict:
         "pods": pod_rows(result),
         "faults": [fault_summary(fault, result) for fault in result.faults],
         "notes": result.notes,
+        "edge": asdict(result.edge) if result.edge else None,
         "ok": result.ok,
     }
+
+
+def failure_causes_of(result: Result) -> dict[str, int]:
+    """Behind the exposure's proxy, the causes its error log gives (the Service's connection
+    traces do not see those requests); else the traces' causes."""
+    failed = result.failed
+    if result.edge is None:
+        return causes(failed, result.failure_traces)
+    found = {f"proxy: {cause}": n for cause, n in result.edge.causes.items()}
+    unlogged = len(failed) - sum(found.values())
+    if unlogged > 0:
+        found["not answered by the proxy (between the client and the proxy)"] = unlogged
+    return found
 
 
 def network_summary(result: Result) -> dict:
@@ -371,6 +388,7 @@ def text(summary: dict) -> str:
             ]
         ),
         f"  network       {describe_network(summary['network'])}",
+        *edge_lines(summary["edge"]),
         f"  load          {load}, clients: "
         + ", ".join(f"{n} {model}" for model, n in summary["clients"].items() if n),
         *client_lines(summary["by_client"]),
@@ -415,6 +433,12 @@ def text(summary: dict) -> str:
     lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]
     return "\n".join(lines)
+
+
+def edge_lines(edge: dict | None) -> list[str]:
+    if edge is None:
+        return []
+    return [f"  from outside  {edge['proxy']}; upstreams from {edge['view']}"]
 
 
 def client_lines(table: dict[str, dict]) -> list[str]:

@@ -88,3 +88,16 @@ class HeavyTailedLag:
 
     def describe(self) -> str:
         return f"log-normal p50 {self.p50:g}s, p99 {self.p99:g}s, max {self.max:g}s"
+
+
+# Behind an ALB: from a target's deregistration to the last ALB node that stops sending it new
+# requests. AWS publishes no figure; users of the AWS Load Balancer Controller report several
+# seconds to tens of seconds (kubernetes-sigs/aws-load-balancer-controller#3270 among others).
+# Emulated: a median of 5 s, 20 s at p99, never more than 25 s, within the 30 s allowance the
+# aws-alb component's preStop is derived from (docs/exposure.md).
+ALB_LAG = HeavyTailedLag(p50=5.0, p99=20.0, max=25.0)
+
+# The AWS Load Balancer Controller reconciles a TargetGroupBinding again this long after one
+# that left a pod's readiness gate False (--targetgroupbinding-requeue-duration, 15 s by
+# default at v3.5.0, pkg/config/controller_config.go).
+TGB_REQUEUE = 15.0

@@ -4,6 +4,7 @@ that node, late."""
 import asyncio
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tools.rehearsal.cluster.network.lag import Lag
@@ -84,6 +85,7 @@ class EndpointView:
         self.fallback: list[Endpoint] = []
         # (run seconds, pods a new connection may go to): every change of what the proxy sees.
         self.history: list[tuple[float, tuple[str, ...]]] = []
+        self.on_apply: Callable[[], None] | None = None  # a controller watching this view
 
     def publish(self, pod: str, endpoint: Endpoint | None) -> None:
         """The EndpointSlice changed now; the proxy learns it after its lag."""
@@ -136,6 +138,8 @@ class EndpointView:
         routable = tuple(e.pod for e in (self.ready or self.fallback))
         if not self.history or self.history[-1][1] != routable:
             self.history.append((self.timeline.now(), routable))
+        if self.on_apply is not None:
+            self.on_apply()
 
     def _apply(self, pod: str, endpoint: Endpoint | None) -> None:
         previous = self.current.get(pod)

@@ -77,6 +77,7 @@ class Pod:
         self.created_at = timeline.now()
         self.started = False  # startup probe passed
         self.containers_ready = False  # the kubelet's view: readiness probe passing
+        self.reported_containers_ready = False  # ContainersReady, as the API server has it
         self.conditions: dict[str, bool] = {}  # readiness gates' conditions, set by others
         self.ready = False  # the Ready condition the control plane sees
         self.ready_since: float | None = None
@@ -155,17 +156,24 @@ class Pod:
 
     def _status_updated(self) -> None:
         self.status_update = None
-        self._set_ready(self.containers_ready and self.gates_open())
+        changed = self.reported_containers_ready != self.containers_ready
+        self.reported_containers_ready = self.containers_ready
+        if not self._set_ready(self.containers_ready and self.gates_open()) and changed:
+            # Ready stays as it was (a readiness gate still closed): a pod update all the same,
+            # which the gate's controller watches.
+            self.on_change(self)
 
-    def _set_ready(self, ready: bool) -> None:
+    def _set_ready(self, ready: bool) -> bool:
+        """Whether Ready changed (and the change was told)."""
         if ready == self.ready or self.gone:
-            return
+            return False
         self.ready = ready
         self.ready_since = self.timeline.now() if ready else None
         if ready and self.first_ready is None:
             self.first_ready = self.ready_since
         self.timeline.record(self.name, PodEvent.READY if ready else PodEvent.NOT_READY)
         self.on_change(self)
+        return True
 
     def _set_started(self, started: bool) -> None:
         self.started = started

@@ -1,0 +1,81 @@
+"""The path from outside in the rehearsal: real pods behind the real proxy (Caddy) and the
+emulated ALB target group, rendered from overlays with components/gateway-api and aws-alb.
+
+Both runs go side by side behind an ALB whose nodes learn of each deregistration 12 s late:
+the components' own timings (preStop 30 s) must lose nothing, the base's default timings
+(preStop 5 s, then DRAIN_SECONDS) must lose requests to late deregistration. Scaled down as
+tests/test_rehearsal.py does (2 replicas, 1 worker), and the load balancer controller requeues
+every 2 s instead of 15 s (its --targetgroupbinding-requeue-duration) to keep the test short.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tools.rehearsal.cli import Plan, rehearse_side_by_side
+from tools.rehearsal.cluster.edge.proxy import LATE
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime
+from tools.rehearsal.manifests import variants
+from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.options import Options
+from tools.repo import ROOT
+
+COMPONENTS = ["gateway-api", "aws-alb"]
+ALB_LAG = 12.0
+
+
+def shrink(overlay: Path, directory: Path) -> list[dict]:
+    """The env patched by index in the render with the components, which reorder it."""
+    rendered = variants.deployment(variants.write(overlay, [], directory, COMPONENTS))
+    env = {"WEB_CONCURRENCY": "1", "DRAIN_SECONDS": "4", "GRACEFUL_TIMEOUT": "2"}
+    return [
+        variants.put("/spec/replicas", 2),
+        variants.put("/spec/minReadySeconds", 1),
+        *variants.env(rendered, env),
+    ]
+
+
+@pytest.mark.rehearsal
+def test_behind_an_alb_ours_loses_nothing_and_the_default_timings_lose_requests(tmp_path):
+    default = variants.timings_of(variants.deployment(ROOT / "overlays/v2"))
+    plans = []
+    for name, ops in (("ours", []), ("default", default)):
+        states = [
+            load_overlay(
+                variants.write(
+                    ROOT / f"overlays/{v}",
+                    [*shrink(ROOT / f"overlays/{v}", tmp_path / "plain" / v), *ops],
+                    tmp_path / name / v,
+                    COMPONENTS,
+                ),
+                f"overlays/{v}+aws-alb ({name})",
+            )
+            for v in ("v1", "v2")
+        ]
+        options = Options(
+            name=name,
+            out_dir=tmp_path / "out",
+            rate=60.0,
+            alb_lag_delay=ALB_LAG,
+            tgb_requeue=2.0,
+            steady_seconds=0.5,
+            tail_seconds=0.5,
+            time_limit=150.0,
+            progress=False,
+            seed=5,
+        )
+        plans.append(Plan(*states, ProcessRuntime("app"), options))
+    ours, naive = rehearse_side_by_side(plans)
+
+    assert ours.target.exposure.kind == "aws-alb"
+    assert ours.target.deployment.template.pre_stop.seconds >= ALB_LAG
+    assert ours.ok, ours.edge
+    assert len(ours.records) > 1000
+    # Every pod became ready only through its readiness gate, after its target was healthy.
+    gates = [e for e in ours.events if e.kind == "condition" and e.detail.endswith("=True")]
+    assert len(gates) == 4
+    # The default timings: a pod stops listening 5 + 4 s after it starts terminating, while the
+    # ALB still routes to it for 12 s; the proxy's log names the cause.
+    assert naive.target.deployment.template.pre_stop.seconds < ALB_LAG
+    assert len(naive.failed) > 0
+    assert naive.edge.causes.get(LATE, 0) >= len(naive.failed) * 0.9
