@@ -4,8 +4,9 @@ emulated ALB target group, rendered from overlays with components/gateway-api an
 Both runs go side by side behind an ALB whose nodes learn of each deregistration 12 s late:
 the components' own timings (preStop 30 s) must lose nothing, the base's default timings
 (preStop 5 s, then DRAIN_SECONDS) must lose requests to late deregistration. Scaled down as
-tests/test_rehearsal.py does (2 replicas, 1 worker), and the load balancer controller requeues
-every 2 s instead of 15 s (its --targetgroupbinding-requeue-duration) to keep the test short.
+tests/test_rehearsal.py does (2 replicas, 1 worker) to keep the test short: the ALB checks its
+targets every 2 s (AWS allows no less than 5), and the load balancer controller requeues every
+2 s instead of 15 s (its --targetgroupbinding-requeue-duration).
 """
 
 from pathlib import Path
@@ -22,6 +23,12 @@ from tools.repo import ROOT
 
 COMPONENTS = ["gateway-api", "aws-alb"]
 ALB_LAG = 12.0
+FASTER_CHECKS = {
+    "TargetGroupConfiguration": [
+        variants.put("/spec/defaultConfiguration/healthCheckConfig/healthCheckInterval", 2),
+        variants.put("/spec/defaultConfiguration/healthCheckConfig/healthCheckTimeout", 1),
+    ]
+}
 
 
 def shrink(overlay: Path, directory: Path) -> list[dict]:
@@ -47,6 +54,7 @@ def test_behind_an_alb_ours_loses_nothing_and_the_default_timings_lose_requests(
                     [*shrink(ROOT / f"overlays/{v}", tmp_path / "plain" / v), *ops],
                     tmp_path / name / v,
                     COMPONENTS,
+                    kind_ops=FASTER_CHECKS,
                 ),
                 f"overlays/{v}+aws-alb ({name})",
             )

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_manifests import checkov_path, run_cli
 from tests.test_rollout_manifests import all_problems
 from tools import durations
 from tools.exposure import Exposure, ExposureError, HealthCheck, read_exposure
@@ -24,6 +23,7 @@ from tools.repo import ROOT
 from tools.validate import crd
 from tools.validate.invariants import REFUSAL_REASONS, check_overlays
 from tools.validate.overlays import AWS_ALB, BLUE_GREEN, load_overlays, load_variants
+from tools.validate.summary import describe
 
 GATEWAY = "components/gateway-api"
 CANARY = "components/rollout-canary"
@@ -570,34 +570,27 @@ def test_blue_green_behind_a_gateway_waits_for_its_allowance(tmp_path):
 
 def test_the_alb_without_gateway_api_is_one_clear_problem(tmp_path):
     root = copy_tree(tmp_path, (AWS_ALB,))
-    shutil.copy(ROOT / ".checkov.yaml", root)
     switch_on(root, AWS_ALB)
 
-    result = run_cli(root, CHECKOV=checkov_path())
-
-    assert result.returncode == 1, result.stderr
-    lines = result.stdout.splitlines()
-    assert [line for line in lines if line.startswith("problem: ")] == [
-        f"problem: {overlay}: kustomization.yaml: components: components/aws-alb needs"
+    assert [str(p) for p in check_overlays(load_overlays(root))] == [
+        f"{overlay}: kustomization.yaml: components: components/aws-alb needs"
         " components/gateway-api listed before it: it points that component's HTTPRoute at its"
         " ALB"
         for overlay in BOTH
     ]
-    assert lines[-1] == "FAILED: 2 problem(s)"
 
 
-def test_the_cli_prints_each_exposures_numbers(tmp_path):
+def test_the_summary_prints_each_exposures_numbers(tmp_path):
+    """What `zdt validate` prints per render (its CLI runs in tests/test_rollout_manifests.py,
+    over every render, these included)."""
     root = copy_tree(tmp_path, EXPOSURES)
-    shutil.copy(ROOT / ".checkov.yaml", root)
+    switch_on(root, GATEWAY, AWS_ALB)
+    alb = [line for overlay in load_overlays(root) for line in describe(overlay)]
+    switch_on(root, GATEWAY)
+    gateway = [line for overlay in load_overlays(root) for line in describe(overlay)]
 
-    result = run_cli(root, CHECKOV=checkov_path())
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    for overlay in BOTH:
-        assert f"{overlay}+{ALB_RENDER}" in lines
     assert (
-        lines.count(
+        gateway.count(
             "  exposure:  gateway, HTTPRoute zero-downtime-app / -> Service zero-downtime-app:80,"
             " request timeout 30s, retries off; propagation allowance 5s; idle: proxy 60s < app"
             " KEEPALIVE_SECONDS 75s"
@@ -605,7 +598,7 @@ def test_the_cli_prints_each_exposures_numbers(tmp_path):
         == 2
     )
     assert (
-        lines.count(
+        alb.count(
             "  exposure:  aws-alb, HTTPRoute zero-downtime-app / -> Service zero-downtime-app:80,"
             " request timeout 30s, retries off; propagation allowance 30s; idle: proxy 60s < app"
             " KEEPALIVE_SECONDS 75s"
@@ -613,14 +606,14 @@ def test_the_cli_prints_each_exposures_numbers(tmp_path):
         == 2
     )
     assert (
-        lines.count(
+        alb.count(
             "  alb:       target type ip, health check /ready on traffic-port every 5s (timeout 2s,"
             " 2 up, 2 down), deregistration delay 55s"
         )
         == 2
     )
     assert (
-        lines.count(
+        alb.count(
             "  shutdown:  preStop 30s -> SIGTERM -> drain 5s -> graceful stop up to 20s"
             " -> SIGKILL at 60s"
         )

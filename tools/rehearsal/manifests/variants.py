@@ -20,13 +20,15 @@ def write(
     directory: str | Path,
     components: list[str] = (),
     rollout_ops: list[dict] = (),
+    kind_ops: dict[str, list[dict]] | None = None,
 ) -> Path:
     """Write `directory`/kustomization.yaml: `overlay` with the JSON6902 `ops` on its Deployment,
-    the named components of components/ switched on (as the one line in an overlay does) and
-    `rollout_ops` on the Rollout they bring."""
+    the named components of components/ switched on (as the one line in an overlay does),
+    `rollout_ops` on the Rollout they bring and `kind_ops` on any other kind."""
+    kinds = {"Deployment": ops, "Rollout": rollout_ops, **(kind_ops or {})}
     patches = [
         {"target": {"kind": kind}, "patch": yaml.safe_dump(list(patch))}
-        for kind, patch in (("Deployment", ops), ("Rollout", rollout_ops))
+        for kind, patch in kinds.items()
         if patch
     ]
     names = [ROOT / "components" / name for name in components]
