@@ -20,8 +20,10 @@ SIGTERM included); after a run killed outright, remove what it left with
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
+import tempfile
 import uuid
 from functools import partial
 
@@ -105,6 +107,9 @@ class ContainerRuntime(Runtime):
         self.helpers: list[asyncio.subprocess.Process] = []
         self.runs: list[asyncio.subprocess.Process] = []  # `ENGINE run` commands
         self.count = 0
+        # The engine's commands run here: podman's conmon leaves a file `oom` in its working
+        # directory when a container is OOM-killed, which must not land in the caller's.
+        self.workdir: str | None = None
 
     @classmethod
     def named(cls, engine: str, server: str = "app") -> "ContainerRuntime":
@@ -136,9 +141,12 @@ class ContainerRuntime(Runtime):
         self, *args: str, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     ) -> asyncio.subprocess.Process:
         """Start `ENGINE ARGS...` (stopped by cleanup() if it is still running then)."""
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="zdt-engine-")
         process = await asyncio.create_subprocess_exec(
             self.engine.name,
             *args,
+            cwd=self.workdir,
             env=self.engine.env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout,
@@ -193,6 +201,9 @@ class ContainerRuntime(Runtime):
                     process.kill()
                 await process.wait()
         self.helpers = []
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
 
 
 ENGINE_RUNTIMES = {engine: partial(ContainerRuntime.named, engine) for engine in ENGINES}
