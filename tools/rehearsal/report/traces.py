@@ -24,7 +24,7 @@ from tools.rehearsal.traffic.outcomes import (
 # Log lines kept around a failed request, before and after it (seconds).
 LOG_MARGIN = 1.0
 MAX_LOG_LINES = 40
-# A request starts a little after its connection is accepted (clock reads in two processes).
+# Clock reads in two processes (the load's and the rehearsal's) disagree by this much at most.
 ACCEPT_SLACK = 0.05
 
 
@@ -119,9 +119,11 @@ def failure_traces(
     traces = []
     for request in failed[:limit]:
         candidates = by_port.get(request.port, []) if request.port else []
-        # The last connection from that port accepted by the time the request started.
+        # The last connection from that port accepted by the time the request ended: the port
+        # is that connection's for the whole request, and a busy proxy may accept it only well
+        # after the client started.
         index = bisect.bisect_right(
-            candidates, request.started + ACCEPT_SLACK, key=lambda c: c.accepted
+            candidates, request.started + request.latency + ACCEPT_SLACK, key=lambda c: c.accepted
         )
         connection = candidates[index - 1] if index else None
         trace = FailureTrace(request, connection)
