@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.emulation import run
-from tools.exposure import HealthCheck
+from tools.exposure import Exposure, HealthCheck
 from tools.rehearsal.cluster.edge.caddy import CaddyProxy, ProxySettings
 from tools.rehearsal.cluster.edge.dns import UpstreamResolver, answer
-from tools.rehearsal.cluster.edge.proxy import CLOSED, LATE, cause
+from tools.rehearsal.cluster.edge.proxy import CLOSED, LATE, EdgeProxy, cause
 from tools.rehearsal.cluster.edge.targetgroup import TargetGroup, TargetState
 from tools.rehearsal.cluster.network.lag import UniformLag
+from tools.rehearsal.cluster.network.service import EmulatedService
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
 from tools.rehearsal.timeline import Timeline
 
@@ -301,3 +302,66 @@ def test_the_proxys_errors_are_told_by_cause():
     reset = ProxyError(0.0, 502, "read tcp 127.0.0.1:4->127.0.0.5:8080: connection reset", None)
     assert cause(refused) == LATE
     assert cause(reset) == cause(ProxyError(0.0, 502, "EOF", None)) == CLOSED
+
+
+# -- the gateway's view ------------------------------------------------------------------------
+
+
+def gateway_exposure() -> Exposure:
+    return Exposure(
+        kind="gateway",
+        route="web",
+        service="web",
+        service_port=80,
+        path_prefix="/",
+        request_timeout=30.0,
+        upstream_idle_timeout=60.0,
+        propagation_allowance=5.0,
+        retries=False,
+        target_type=None,
+        health_check=None,
+        deregistration_delay=None,
+    )
+
+
+def test_a_gateway_routes_to_what_its_own_late_view_has_ready_else_to_serving_terminating_pods(
+    tmp_path,
+):
+    async def scenario():
+        timeline = Timeline(clock=asyncio.get_running_loop().time)
+        service = EmulatedService("web", timeline, [UniformLag(0.1)], random.Random(3))
+        edge = EdgeProxy(
+            gateway_exposure(),
+            service,
+            {}.get,
+            8080,
+            timeline,
+            random.Random(4),
+            tmp_path,
+            lag=UniformLag(2.0),
+            alb_lag=UniformLag(0.0),
+            requeue=15.0,
+            refresh=0.5,
+        )
+        service.slices.pod_changed("a", endpoint("a", "127.0.0.2", "ready"))
+        service.slices.pod_changed("b", endpoint("b", "127.0.0.3", "ready"))
+        await asyncio.sleep(1.0)
+        before = sorted(edge.routed())  # the kube-proxies know, the gateway not yet
+        await asyncio.sleep(1.5)
+        both = edge.addresses()
+        service.slices.pod_changed("a", endpoint("a", "127.0.0.2", "serving"))
+        service.slices.pod_changed("b", endpoint("b", "127.0.0.3", "serving"))
+        await asyncio.sleep(2.5)
+        fallback = sorted(edge.routed())
+        service.slices.pod_changed("a", None)
+        service.slices.pod_changed("b", None)
+        await asyncio.sleep(2.2)
+        just_removed = edge.reachable("a")  # within one refresh of the proxy's last lookup
+        await asyncio.sleep(0.5)
+        return before, both, fallback, just_removed, edge.reachable("a")
+
+    before, both, fallback, just_removed, later = run(scenario())
+    assert before == []
+    assert both == ["127.0.0.2", "127.0.0.3"]
+    assert fallback == ["a", "b"]  # no ready endpoint: the serving terminating ones
+    assert just_removed and not later
