@@ -55,7 +55,7 @@ def test_the_policy_matches_kyverno_crd_schema():
     assert crd.errors(SCHEMA, POLICY) == []
 
 
-def _set(path: tuple, value):
+def set_field(path: tuple, value):
     def change(policy):
         node = policy
         for key in path[:-1]:
@@ -70,12 +70,12 @@ def _set(path: tuple, value):
 
 KEYLESS = ("spec", "attestors", 0, "cosign", "keyless")
 MISTAKES = {
-    "unknown field": _set(("spec", "validationFailureAction"), "Enforce"),
-    "misspelt identity field": _set((*KEYLESS, "identities", 0, "subjectRegex"), ".*"),
-    "action outside the enum": _set(("spec", "validationActions"), ["Enforce"]),
-    "attestor without a name": _set(("spec", "attestors", 0, "name"), None),
-    "no validations": _set(("spec", "validations"), None),
-    "image reference with glob and expression": _set(
+    "unknown field": set_field(("spec", "validationFailureAction"), "Enforce"),
+    "misspelt identity field": set_field((*KEYLESS, "identities", 0, "subjectRegex"), ".*"),
+    "action outside the enum": set_field(("spec", "validationActions"), ["Enforce"]),
+    "attestor without a name": set_field(("spec", "attestors", 0, "name"), None),
+    "no validations": set_field(("spec", "validations"), None),
+    "image reference with glob and expression": set_field(
         ("spec", "matchImageReferences", 0, "expression"), "true"
     ),
 }
@@ -209,24 +209,26 @@ def test_the_policy_trusts_only_this_repositorys_release_workflow_on_main():
 
 
 BROKEN_IDENTITIES = {
-    "another branch": _set(
+    "another branch": set_field(
         (*KEYLESS, "identities", 0, "subject"),
         release_identity("https://github.com/example-org/zero-downtime-gitops.git").replace(
             "refs/heads/main", "refs/heads/dev"
         ),
     ),
-    "another repository": _set(
+    "another repository": set_field(
         (*KEYLESS, "identities", 0, "subject"),
         release_identity("https://github.com/someone-else/zero-downtime-gitops.git"),
     ),
-    "any workflow": _set(
+    "any workflow": set_field(
         (*KEYLESS, "identities", 0),
         {"issuer": GITHUB_ISSUER, "subjectRegExp": "https://github.com/.*"},
     ),
-    "another issuer": _set((*KEYLESS, "identities", 0, "issuer"), "https://accounts.google.com"),
-    "audit only": _set(("spec", "validationActions"), ["Audit"]),
-    "signature not required": _set(("spec", "validationConfigurations", "required"), False),
-    "unknown attestor": _set(
+    "another issuer": set_field(
+        (*KEYLESS, "identities", 0, "issuer"), "https://accounts.google.com"
+    ),
+    "audit only": set_field(("spec", "validationActions"), ["Audit"]),
+    "signature not required": set_field(("spec", "validationConfigurations", "required"), False),
+    "unknown attestor": set_field(
         ("spec", "validations", 0, "expression"),
         "images.containers.map(i, verifyImageSignatures(i, [attestors.other])).all(e, e > 0)",
     ),

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.emulation import run
-from tools.exposure import Exposure, HealthCheck
+from tools.exposure import Exposure, HealthCheck, read_exposure
+from tools.kustomize import render_with_components
 from tools.rehearsal.cluster.edge.caddy import CaddyProxy, ProxySettings
 from tools.rehearsal.cluster.edge.dns import UpstreamResolver, answer
 from tools.rehearsal.cluster.edge.proxy import CLOSED, LATE, EdgeProxy, cause
@@ -22,6 +23,7 @@ from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.service import EmulatedService
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView
 from tools.rehearsal.timeline import Timeline
+from tools.repo import ROOT
 
 GATE = "target-health.elbv2.k8s.aws/k8s-web"
 CHECK = HealthCheck("/ready", "traffic-port", 5.0, 2.0, 2, 2)
@@ -308,30 +310,23 @@ def test_the_proxys_errors_are_told_by_cause():
 
 
 def gateway_exposure() -> Exposure:
-    return Exposure(
-        kind="gateway",
-        route="web",
-        service="web",
-        service_port=80,
-        path_prefix="/",
-        request_timeout=30.0,
-        upstream_idle_timeout=60.0,
-        propagation_allowance=5.0,
-        retries=False,
-        target_type=None,
-        health_check=None,
-        deregistration_delay=None,
+    """The repository's own: overlays/v2 with components/gateway-api."""
+    return read_exposure(
+        render_with_components(ROOT / "overlays/v2", [ROOT / "components/gateway-api"])
     )
 
 
 def test_a_gateway_routes_to_what_its_own_late_view_has_ready_else_to_serving_terminating_pods(
     tmp_path,
 ):
+    exposure = gateway_exposure()
+    assert exposure.kind == "gateway"
+
     async def scenario():
         timeline = Timeline(clock=asyncio.get_running_loop().time)
         service = EmulatedService("web", timeline, [UniformLag(0.1)], random.Random(3))
         edge = EdgeProxy(
-            gateway_exposure(),
+            exposure,
             service,
             {}.get,
             8080,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_components import set_field
 from tests.test_rollout_manifests import all_problems
 from tools import durations
 from tools.exposure import Exposure, ExposureError, HealthCheck, read_exposure
@@ -126,16 +127,7 @@ def annotate(name: str, value):
 
 
 def set_in(*path, value):
-    def change(resource):
-        node = resource
-        for key in path[:-1]:
-            node = node[key]
-        if value is None:
-            del node[path[-1]]
-        else:
-            node[path[-1]] = value
-
-    return change
+    return set_field(path, value)
 
 
 ANNOTATIONS = "metadata.annotations"
