@@ -61,8 +61,12 @@ def test_one_view_lagging_past_the_contracts_margin_loses_requests(tmp_path, lag
     print(f"lag {lag:g}s: {len(result.failed)} of {len(result.records)} failed: {failed_on}")
     if fails:
         # New connections node 1's view still sent to pods that had stopped listening, and
-        # nothing else.
+        # nothing else. One that reached the pod's accept queue just as gunicorn closed its
+        # listener is reset instead of refused: the same late connection, never a kept-alive one.
         assert failed_on[(1, CLOSED_BY_CONNECT_FAILED)] > 0
-        assert set(failed_on) == {(1, CLOSED_BY_CONNECT_FAILED)}
+        assert set(failed_on) <= {(1, CLOSED_BY_CONNECT_FAILED), (1, "pod (reset)")}
+        for trace in result.failure_traces:
+            if trace.connection and trace.connection.closed_by == "pod (reset)":
+                assert not trace.request.reused and trace.connection.first_byte is None
     else:
         assert result.failed == []
