@@ -307,7 +307,11 @@ class Background:
         try:
             return [future.result() for future in self.futures]
         finally:
-            self.pool.shutdown(cancel_futures=True)
+            self.close()
+
+    def close(self) -> None:
+        """Cancel what has not started; wait for what runs (each run is bounded in time)."""
+        self.pool.shutdown(cancel_futures=True)
 
 
 def rehearse_side_by_side(plans: list[Plan]) -> list[Result]:

@@ -485,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         if outside is not None:
-            outside.pool.shutdown(cancel_futures=True)
+            outside.close()
     print("\n== from outside: a real proxy (Caddy) and an emulated ALB target group ==")
     print(exposure_text(EXPOSURE_RUNS))
     print("\n== how much endpoint lag the contract tolerates ==")
