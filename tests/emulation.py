@@ -20,7 +20,9 @@ from tools.rehearsal.cluster.node.container import Container, Launch
 from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
-from tools.rehearsal.manifests.spec import Deployment, PodTemplate, PreStop, Probe, Rollout
+from tools.rehearsal.manifests.deployment import Deployment
+from tools.rehearsal.manifests.pod import PodTemplate, PreStop, Probe
+from tools.rehearsal.manifests.rollout import Rollout
 from tools.rehearsal.timeline import Timeline
 
 SIGKILL_STATUS = 128 + signal.SIGKILL

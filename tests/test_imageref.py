@@ -4,7 +4,7 @@ import pytest
 
 from tools.image.build import local_image
 from tools.imageref import DIGEST, REPOSITORY, TAG, ImageRef
-from tools.rehearsal.manifests.spec import version_of
+from tools.rehearsal.manifests.pod import version_of
 
 
 def test_image_references_split_into_repository_tag_and_digest():

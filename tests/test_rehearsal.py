@@ -19,7 +19,7 @@ from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay, load_revision
-from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result

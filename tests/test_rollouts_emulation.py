@@ -20,8 +20,7 @@ from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollo
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
-from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal.manifests.spec import (
+from tools.rehearsal.manifests.rollout import (
     Analysis,
     BlueGreen,
     Canary,
@@ -29,6 +28,7 @@ from tools.rehearsal.manifests.spec import (
     Rollout,
     WorkloadRef,
 )
+from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.run import adopts
 from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT

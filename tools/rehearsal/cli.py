@@ -16,7 +16,7 @@ from tools.rehearsal.cluster.node.container_runtime import ENGINE_RUNTIMES
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay, load_revision
-from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import ENDPOINT_BATCH, FrozenView, Options, SlowView
 from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result

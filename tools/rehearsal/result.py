@@ -7,7 +7,7 @@ from tools.rehearsal.cluster.edge.proxy import EdgeSummary
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.view import ViewSummary
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
-from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import FailureTrace
 from tools.rehearsal.timeline import Event

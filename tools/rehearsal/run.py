@@ -16,7 +16,9 @@ from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun, run_analysis
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import Analysis, PodTemplate, Workload
+from tools.rehearsal.manifests.pod import PodTemplate
+from tools.rehearsal.manifests.rollout import Analysis
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import failure_traces
 from tools.rehearsal.result import PodSummary, Result

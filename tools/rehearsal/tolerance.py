@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from app.settings import Settings, SettingsError
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import PodTemplate
+from tools.rehearsal.manifests.pod import PodTemplate
 
 UNDER = 1.0  # seconds below the tolerance for the run that must lose nothing
 PAST = 1.0  # seconds above it for the run that must lose requests

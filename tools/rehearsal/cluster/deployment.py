@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tools.rehearsal.cluster.node.kubelet import Pod
-from tools.rehearsal.manifests.spec import Deployment, PodTemplate
+from tools.rehearsal.manifests.deployment import Deployment
+from tools.rehearsal.manifests.pod import PodTemplate
 from tools.rehearsal.timeline import PodEvent, Timeline
 
 RESYNC_SECONDS = 0.05

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.network.service import EmulatedService
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import DisruptionBudget
+from tools.rehearsal.manifests.workload import DisruptionBudget
 from tools.rehearsal.timeline import PodEvent, Timeline
 from tools.rehearsal.traffic import httpclient
 from tools.rehearsal.traffic.outcomes import OK, classify

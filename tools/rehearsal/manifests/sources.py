@@ -10,7 +10,7 @@ from pathlib import Path
 from tools.git import run as git
 from tools.kustomize import RenderError, render
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import Workload, read_workload
+from tools.rehearsal.manifests.workload import Workload, read_workload
 
 
 def load_overlay(

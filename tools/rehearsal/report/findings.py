@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, FaultReport
-from tools.rehearsal.manifests.spec import BlueGreen, Rollout
+from tools.rehearsal.manifests.rollout import BlueGreen, Rollout
 from tools.rehearsal.report.traces import cause, causes
 from tools.rehearsal.result import Result
 from tools.rehearsal.timeline import PodEvent

@@ -33,7 +33,7 @@ from tools.imageref import ImageRef
 from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
 from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import Workload
+from tools.rehearsal.manifests.workload import Workload
 
 NAME_PREFIX = "zdt-rehearsal-"
 NO_EXIT_STATUS = -1  # the engine lost track of the container

@@ -27,7 +27,7 @@ from pathlib import Path
 from tools.rehearsal.cluster.network.view import Endpoint
 from tools.rehearsal.cluster.node.container import Container, Launch
 from tools.rehearsal.cluster.node.runtime import Runtime
-from tools.rehearsal.manifests.spec import PodTemplate, PreStop, Probe
+from tools.rehearsal.manifests.pod import PodTemplate, PreStop, Probe
 from tools.rehearsal.timeline import PodEvent, Timeline
 from tools.rehearsal.traffic import httpclient
 

@@ -3,7 +3,7 @@
 import asyncio
 
 from tools.rehearsal.cluster.node.container import Container
-from tools.rehearsal.manifests.spec import Probe
+from tools.rehearsal.manifests.pod import Probe
 from tools.rehearsal.traffic import httpclient
 
 

@@ -23,7 +23,8 @@ from tools.rehearsal.cluster.node import probes
 from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Cgroup, CpuCgroups
 from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.manifests.spec import Probe, Workload
+from tools.rehearsal.manifests.pod import Probe
+from tools.rehearsal.manifests.workload import Workload
 from tools.repo import ROOT
 from tools.servers import SERVERS, server_module
 

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.rehearsal.manifests.spec import Analysis
+from tools.rehearsal.manifests.rollout import Analysis
 from tools.repo import ROOT
 
 SCRIPTS_MOUNT = "/opt/load-check/"  # where the template mounts load-check-scripts

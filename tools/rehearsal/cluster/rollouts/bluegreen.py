@@ -8,7 +8,7 @@ to) the stable pods, the preview Service stays on the new ones, and those are sc
 abortScaleDownDelaySeconds after the stable ReplicaSet is fully available again.
 """
 
-from tools.rehearsal.manifests.spec import BlueGreen
+from tools.rehearsal.manifests.rollout import BlueGreen
 
 
 class BlueGreenMixin:

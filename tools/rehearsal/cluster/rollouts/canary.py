@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tools import rollingupdate
 from tools.rehearsal.cluster.deployment import ReplicaSet
-from tools.rehearsal.manifests.spec import Canary
+from tools.rehearsal.manifests.rollout import Canary
 
 
 @dataclass

@@ -27,7 +27,9 @@ from tools.rehearsal.cluster.rollouts.replicaset import (
     ReplicaSetMixin,
 )
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
-from tools.rehearsal.manifests.spec import Analysis, BlueGreen, Deployment, PodTemplate, Rollout
+from tools.rehearsal.manifests.deployment import Deployment
+from tools.rehearsal.manifests.pod import PodTemplate
+from tools.rehearsal.manifests.rollout import Analysis, BlueGreen, Rollout
 
 # Argo Rollouts' rollouts-pod-template-hash selector of a managed Service: (name, hash).
 Route = Callable[[str, str], None]

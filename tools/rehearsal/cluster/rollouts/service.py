@@ -11,7 +11,7 @@ from tools.rehearsal.cluster.rollouts.replicaset import (
     fully_available,
     partially_available,
 )
-from tools.rehearsal.manifests.spec import BlueGreen, Canary
+from tools.rehearsal.manifests.rollout import BlueGreen, Canary
 
 
 class ServiceMixin:

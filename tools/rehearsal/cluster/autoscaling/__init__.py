@@ -1,0 +1,2 @@
+"""The HorizontalPodAutoscaler controller (autoscaling/v2), emulated after kubernetes
+pkg/controller/podautoscaler."""
