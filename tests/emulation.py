@@ -82,6 +82,22 @@ class Behaviour:
     ready_while_draining: bool = False  # a server whose /ready does not turn 503 on SIGTERM
 
 
+@dataclass
+class TableReplicaSet:
+    """A ReplicaSet as Kubernetes' test tables give one: spec.replicas, status.availableReplicas
+    (all of its replicas unless said), creationTimestamp and the replica annotations."""
+
+    name: str
+    replicas: int
+    created_at: float = 0.0
+    available_replicas: int | None = None
+    desired_replicas: int | None = None
+    max_replicas: int | None = None
+
+    def available(self, min_ready_seconds: float) -> int:
+        return self.replicas if self.available_replicas is None else self.available_replicas
+
+
 class FakeContainer(Container):
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
