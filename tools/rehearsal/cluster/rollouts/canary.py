@@ -5,7 +5,9 @@ Each setWeight step scales the canary and stable ReplicaSets to the weight withi
 maxUnavailable (the Service everyone uses selects both, so the canary gets its share of the
 requests); pause steps wait; an analysis step runs against the canary Service. A failed analysis
 aborts: weight 0, the canary scaled to zero, the stable pods back to full, and the canary Service
-back on the stable pods.
+back on the stable pods. The counts are those of the current step's weight against spec.replicas
+as it is at each reconcile, so a change of spec.replicas (an HPA) resizes both versions at any
+point of the release, within maxSurge and maxUnavailable of the new count.
 """
 
 import math

@@ -76,6 +76,9 @@ async def released(rollout: Rollout, **options):
 
 
 def test_scaled_before_the_promotion_both_sets_grow_and_the_switch_waits_for_the_new_count():
+    """As TestBlueGreenRolloutScaleUpdateActiveRS (rollout/bluegreen_test.go) expects, the active
+    and the preview ReplicaSet are both updated to the new spec.replicas."""
+
     async def scenario():
         cluster, moments, watcher = await released(blue_green(), verdicts=[True])
         controller = cluster.controller
