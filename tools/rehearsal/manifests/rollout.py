@@ -135,6 +135,48 @@ def read_analysis(fields: Fields, jobs: dict[str, AnalysisJob]) -> Analysis:
     return Analysis(jobs=tuple(found), args=args)
 
 
+# What argo-rollouts v1.9.1 rejects in a canary without trafficRouting
+# (pkg/apis/rollouts/validation/validation.go ValidateRolloutStrategyCanary), with its messages.
+BASIC_CANARY_ONLY_WITH_TRAFFIC_ROUTING = {
+    "dynamicStableScale": "Canary dynamicStableScale can only be used with traffic routing",
+    "scaleDownDelaySeconds": "Canary scaleDownDelaySeconds can only be used with traffic routing",
+}
+
+
+def validate_basic_canary(canary: Fields) -> None:
+    """The rehearsal runs the basic canary (by replica weight), the repository's: a canary with
+    trafficRouting is refused, and so is what Argo Rollouts refuses without it, as its
+    validation words it (field.Invalid: `<path>: Invalid value: <value>: <detail>`).
+
+    dynamicStableScale exists only with trafficRouting. There the traffic router, not the pod
+    count, sets each version's share of the requests, so by default the stable ReplicaSet stays
+    at spec.replicas throughout a release while the canary is scaled to the weight (up to twice
+    the pods; utils/replicaset/canary.go CalculateReplicaCountsForTrafficRoutedCanary).
+    dynamicStableScale: true scales the stable down as the canary's weight grows, to the larger
+    of the desired and the actual stable weight (status.canary.weights, what the controller last
+    set and verified in the router), and an abort must scale the stable back up before the
+    router moves the traffic back (GetDesiredCanaryWeight walks the steps backwards), so aborts
+    are slower and the canary is scaled down at once unless abortScaleDownDelaySeconds is set.
+
+    The repository does not use it: its canary has no trafficRouting (no mesh or ingress
+    controller to depend on); the Service spreads requests by pod count, so the stable is
+    already scaled as the inverse of the canary's weight (CalculateReplicaCountsForBasicCanary),
+    and Argo Rollouts would reject the Rollout (InvalidSpec). Nor would it suit an HPA:
+    the stable pods go as soon as the router's weight is verified, and Istio's VerifyWeight
+    checks only the VirtualService, not the proxies' data plane, so stable pods still receiving
+    requests are removed and the HPA scales back up (argoproj/argo-rollouts#4347, open at
+    v1.9.1, reported with 503s)."""
+    if canary.has("trafficRouting"):
+        raise canary.error(
+            "trafficRouting", "only the basic canary (no trafficRouting) is rehearsed"
+        )
+    for key, detail in BASIC_CANARY_ONLY_WITH_TRAFFIC_ROUTING.items():
+        value = canary.data.get(key)
+        if value is not None and value is not False:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            raise canary.error(key, f"Invalid value: {shown}: {detail}")
+
+
 def read_strategy(spec: Fields, jobs: dict[str, AnalysisJob]) -> BlueGreen | Canary:
     strategy = spec.child("strategy")
     if strategy.has("blueGreen"):
@@ -151,6 +193,7 @@ def read_strategy(spec: Fields, jobs: dict[str, AnalysisJob]) -> BlueGreen | Can
         )
     if strategy.has("canary"):
         canary = strategy.child("canary")
+        validate_basic_canary(canary)
         steps = []
         for step in canary.items("steps"):
             if step.has("setWeight"):

@@ -5,7 +5,9 @@ Each setWeight step scales the canary and stable ReplicaSets to the weight withi
 maxUnavailable (the Service everyone uses selects both, so the canary gets its share of the
 requests); pause steps wait; an analysis step runs against the canary Service. A failed analysis
 aborts: weight 0, the canary scaled to zero, the stable pods back to full, and the canary Service
-back on the stable pods.
+back on the stable pods. The counts are those of the current step's weight against spec.replicas
+as it is at each reconcile, so a change of spec.replicas (an HPA) resizes both versions at any
+point of the release, within maxSurge and maxUnavailable of the new count.
 """
 
 import math
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from tools import rollingupdate
 from tools.rehearsal.cluster.deployment import ReplicaSet
-from tools.rehearsal.manifests.rollout import Canary
+from tools.rehearsal.manifests.rollout import Canary, CanaryStep
 
 
 @dataclass
@@ -36,6 +38,8 @@ def approximate_counts(replicas: int, weight: int, max_surge: int) -> Counts:
     """approximateWeightedCanaryStableReplicaCounts: the canary and stable counts closest to
     the weight, over `replicas` pods or, where maxSurge allows, one more; a weight of 1-99 never
     leaves either at zero (unless a single pod cannot surge)."""
+    if replicas == 0:
+        return Counts(0, 0)
     ceiling = math.ceil(replicas * weight / 100)
     floor = math.floor(replicas * weight / 100)
 
@@ -133,20 +137,33 @@ def canary_counts(
     return counts
 
 
+def current_weight(steps: tuple[CanaryStep, ...], step: int, aborted: bool) -> int:
+    """GetCurrentSetWeight: 0 once aborted; 100 past the last step (or without steps); else the
+    last setWeight at or before the current step (0 if there is none yet)."""
+    if aborted:
+        return 0
+    if step >= len(steps):
+        return 100
+    return next((s.weight for s in reversed(steps[: step + 1]) if s.weight is not None), 0)
+
+
 class CanaryMixin:
     """Methods of RolloutController, as rollout/canary.go's are methods of rolloutContext."""
 
     def reconcile_canary(self, strategy: Canary) -> None:
         """rolloutCanary: the Services first, then the ReplicaSets, then the steps."""
         self.reconcile_stable_and_canary_service(strategy)
+        # reconcileCanaryReplicaSets runs on every reconcile (syncReplicasOnly too), at the
+        # current step's weight against spec.replicas as it is now: a change of spec.replicas
+        # (an HPA) resizes the canary and the stable pods mid-step, during a pause or an
+        # analysis, and after an abort.
+        self.scale_canary(current_weight(strategy.steps, self.step, self.aborted))
         if self.new is self.stable:
             # The first version (shouldFullPromote "Initial deploy"): no steps, no analysis.
-            self.scale_canary(100)
             if self.healthy():
                 self.complete_rollout()
             return
         if self.aborted:
-            self.scale_canary(0)
             return
         while self.step < len(strategy.steps):
             step = strategy.steps[self.step]
@@ -174,27 +191,31 @@ class CanaryMixin:
             self.step += 1
             self.timeline.record("rollout", "step", f"{self.step}/{len(strategy.steps)} done")
         self.scale_canary(100)
-        if self.at_weight(100):
+        # shouldFullPromote: every step done and at least spec.replicas new pods available
+        # (more is enough: an HPA may have lowered spec.replicas meanwhile).
+        if self.new.available(self.spec.min_ready_seconds) >= self.spec.replicas:
             self.promote_stable()  # the Services follow on the next reconcile
             self.complete_rollout()
 
     def scale_canary(self, weight: int) -> None:
+        """reconcileCanaryReplicaSets (basic canary): the stable ReplicaSet first, then the new
+        one, each to its CalculateReplicaCountsForBasicCanary count; a reconcile that scaled one
+        goes no further. Only then the older ReplicaSets (reconcileOtherReplicaSets)."""
         spec = self.spec
-        others = self.others()
         counts = canary_counts(
             spec.replicas,
             weight,
             spec.fenceposts,
             self.new,
             self.stable,
-            others,
+            self.others(),
             spec.min_ready_seconds,
         )
-        for rs in others:
-            self.scale(rs, 0)
-        if self.stable is not self.new:
-            self.scale(self.stable, counts.stable)
-        self.scale(self.new, counts.new)
+        if self.stable is not self.new and self.scale(self.stable, counts.stable):
+            return
+        if self.scale(self.new, counts.new):
+            return
+        self.scale_down_old_replica_sets_for_canary()
 
     def at_weight(self, weight: int) -> bool:
         """AtDesiredReplicaCountsForCanary (basic canary): the new pods all available, the stable

@@ -5,8 +5,8 @@ split as argo-rollouts v1.9.1 splits them: this file is rollout/controller.go an
 reconcile, stable promotion, abort, the Healthy phase, the workloadRef'd Deployment);
 bluegreen.py is rollout/bluegreen.go, canary.py rollout/canary.go with utils/replicaset/canary.go,
 service.py rollout/service.go (which Service selects which ReplicaSet, and when), replicaset.py
-rollout/replicaset.go (delayed scale-downs, the adopted Deployment's scale-down), analysis.py the
-analysis runs.
+rollout/replicaset.go (delayed scale-downs, the adopted Deployment's scale-down), scale.py the
+scale subresource an HPA reads and writes, analysis.py the analysis runs.
 
 A Rollout's ReplicaSets carry Argo Rollouts' own pod-template hash (rollouts-pod-template-hash,
 computed from the Rollout's template), never the Deployment's: a Service switched to a Rollout
@@ -26,6 +26,7 @@ from tools.rehearsal.cluster.rollouts.replicaset import (
     NEVER,
     ReplicaSetMixin,
 )
+from tools.rehearsal.cluster.rollouts.scale import RolloutStatus, ScaleMixin
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.manifests.deployment import Deployment
 from tools.rehearsal.manifests.pod import PodTemplate
@@ -44,7 +45,7 @@ def rollout_template(template: PodTemplate) -> PodTemplate:
 
 
 class RolloutController(
-    BlueGreenMixin, CanaryMixin, ServiceMixin, ReplicaSetMixin, DeploymentController
+    ScaleMixin, BlueGreenMixin, CanaryMixin, ServiceMixin, ReplicaSetMixin, DeploymentController
 ):
     def __init__(
         self,
@@ -74,10 +75,19 @@ class RolloutController(
         self.analysis: asyncio.Task | None = None
         self.analysis_at = ""  # where the analysis runs: "pre-promotion", "step 2"
         self.passed: set[str] = set()  # where analyses passed in this rollout
+        self.status = RolloutStatus()  # as the last reconcile persisted it
+        self.applied: Deployment | None = None  # the manifest's record, as last applied
 
     def apply(self, deployment: Deployment) -> None:
+        """Apply the Rollout's manifest. spec.replicas stays what it is (an HPA's count) unless
+        the manifest's own replicas changed, as `kubectl apply`'s three-way merge does; Argo CD
+        keeps it in any case (ignoreDifferences on /spec/replicas with RespectIgnoreDifferences,
+        argocd/application.yaml)."""
         known = {rs.template.template_hash for rs in self.replica_sets}
         spec = replace(deployment, template=rollout_template(deployment.template))
+        if self.applied is not None and self.applied.replicas == deployment.replicas:
+            spec = replace(spec, replicas=self.spec.replicas)
+        self.applied = deployment
         super().apply(spec)
         if spec.template.template_hash not in known:
             self.revision += 1
@@ -135,14 +145,24 @@ class RolloutController(
     def reconcile_strategy(self) -> None:
         if self.stable is None:
             self.stable = self.new  # shouldFullPromote: "Initial deploy"
-        if isinstance(self.rollout.strategy, BlueGreen):
-            self.reconcile_blue_green(self.rollout.strategy)
+        old_scale = self.new.replicas
+        strategy = self.rollout.strategy
+        if isinstance(strategy, BlueGreen):
+            self.reconcile_blue_green(strategy)
         else:
-            self.reconcile_canary(self.rollout.strategy)
-        self.reconcile_workload_ref()
+            self.reconcile_canary(strategy)
+        self.reconcile_workload_ref(old_scale)
+        active = (
+            self.selectors.get(strategy.active_service) if isinstance(strategy, BlueGreen) else None
+        )
+        self.persist_status(active)
 
-    def scale(self, rs: ReplicaSet, replicas: int) -> None:
+    def scale(self, rs: ReplicaSet, replicas: int) -> bool:
+        """scaleReplicaSetAndRecordEvent; True if the size changed."""
+        if rs.replicas == replicas:
+            return False
         self._scale(rs, replicas)
+        return True
 
     def scale_deployment(self, replicas: int) -> None:
         """scaleDeployment (rollout/scale_utils.go): the workloadRef'd Deployment's replicas."""
