@@ -209,7 +209,7 @@ def test_an_hpa_scale_up_after_a_progressive_adoption_brings_deployment_pods_bac
         adoption = await adopting(CANARY, "progressively", rollout_replicas=3)
         await settled(adoption)
         controller = adoption.controller
-        migrated = len(adoption.moments)
+        migrated = len(adoption.moments) - 1  # the last moment before the scale
         controller.update_scale(5)
         await adoption.cluster.until(lambda: controller.healthy())
         await asyncio.sleep(5)
