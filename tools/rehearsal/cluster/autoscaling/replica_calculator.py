@@ -235,8 +235,8 @@ class ReplicaCalculator:
 
         if groups.missing:
             if ratio < 1.0:
-                # Scaling down: a pod without a metric counts as using its whole request (or the
-                # target, when the target is above 100%).
+                # Scaling down, a pod without a metric counts as using its whole request (or the
+                # target, when the target is above 100%); scaling up, as using nothing.
                 fallback = max(100, target_utilization)
                 for name in groups.missing:
                     samples[name] = PodMetric(requests[name] * fallback // 100, 0, 0)
@@ -283,7 +283,8 @@ class ReplicaCalculator:
             return RawResourceReplicas(math.ceil(ratio * groups.ready_count), usage, timestamp)
 
         if groups.missing:
-            # Scaling down, a pod without a metric counts as using exactly the target.
+            # Scaling down, a pod without a metric counts as using exactly the target; scaling
+            # up, as using nothing.
             fill = target_usage if ratio < 1.0 else 0
             if ratio != 1.0:
                 for name in groups.missing:

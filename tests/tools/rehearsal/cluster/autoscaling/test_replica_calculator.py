@@ -558,3 +558,25 @@ def test_a_pod_sums_its_containers_requests():
         "p", (ContainerInfo("a", {"cpu": 100, "memory": 5}), ContainerInfo("b", {"cpu": 50}))
     )
     assert two.requests == {"cpu": 150}
+
+
+def test_a_surge_pod_counts_among_the_ready_pods_and_a_terminating_one_does_not():
+    """During a rolling update (maxSurge 1) of 3 replicas, the ready surge pod is measured and
+    multiplies the ratio (kubernetes/kubernetes#72775: the HPA asks for 5 where 3 pods would
+    ask for 4), the old pod being deleted is ignored; within tolerance the answer stays the
+    scale's spec.replicas, not the 4 pods."""
+    busy = Case(3, (250,) * 4, levels(200, 200, 200, 200), 70, phase=(RUNNING,) * 4)
+    answer = CALCULATOR.resource_replicas(
+        3, 70, "cpu", Tolerances(), pods_of(busy), resource_metrics(busy), NOW
+    )
+    assert (answer.utilization, answer.replicas) == (80, 5)
+    three = Case(3, (250,) * 3, levels(200, 200, 200), 70)
+    answer = CALCULATOR.resource_replicas(
+        3, 70, "cpu", Tolerances(), pods_of(three), resource_metrics(three), NOW
+    )
+    assert answer.replicas == 4
+    calm = Case(3, (250,) * 5, levels(187, 187, 187, 187, 500), 70, deleting=(False,) * 4 + (True,))
+    answer = CALCULATOR.resource_replicas(
+        3, 70, "cpu", Tolerances(), pods_of(calm), resource_metrics(calm), NOW
+    )
+    assert (answer.utilization, answer.replicas) == (74, 3)
