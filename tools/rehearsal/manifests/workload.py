@@ -7,6 +7,7 @@ from tools import rollingupdate
 from tools.exposure import Exposure, ExposureError, read_exposure
 from tools.kustomize import find
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.manifests.autoscaler import HorizontalPodAutoscaler, read_autoscaler
 from tools.rehearsal.manifests.deployment import Deployment, read_deployment
 from tools.rehearsal.manifests.fields import Fields, resolve_port
 from tools.rehearsal.manifests.rollout import BlueGreen, Rollout, read_rollout
@@ -50,6 +51,7 @@ class Workload:
     rollout: Rollout | None = None
     services: tuple[Service, ...] = ()  # every Service over the pods, the users' one included
     exposure: Exposure | None = None  # the way in from outside (components/gateway-api, aws-alb)
+    autoscaler: HorizontalPodAutoscaler | None = None  # the HPA whose target owns the pods
 
 
 def read_services(resources: list[dict], source: str, deployment: dict) -> list[Service]:
@@ -106,11 +108,9 @@ def read_workload(
                 f"{source}: several Deployments ({names}): choose one with --deployment"
             )
         holder = owner = deployments[0]
-    hpa_min = None
-    for hpa in find(resources, "HorizontalPodAutoscaler"):
-        target = hpa.get("spec", {}).get("scaleTargetRef", {})
-        if (target.get("kind"), target.get("name")) == (owner["kind"], owner["metadata"]["name"]):
-            hpa_min = hpa["spec"].get("minReplicas", 1)
+    autoscaler = read_autoscaler(resources, source, owner["kind"], owner["metadata"]["name"])
+    # Without replicas of its own, the Deployment starts at the HPA's minimum.
+    hpa_min = None if autoscaler is None else autoscaler.min_replicas
     if rollout is None:
         deployment = read_deployment(owner, source, config_maps, hpa_min)
     services = read_services(resources, source, holder)
@@ -159,6 +159,7 @@ def read_workload(
         disruption_budget=read_disruption_budget(resources, source, holder),
         rollout=rollout,
         services=tuple(services),
+        autoscaler=autoscaler,
     )
 
 

@@ -14,11 +14,17 @@ class Scale:
     selector: str | None = None
 
 
+class ScaleUpdateFailed(Exception):
+    """update_scale could not write the scale (the HPA reports FailedRescale and retries at its
+    next sync)."""
+
+
 class ScaleTarget(Protocol):
     kind: str  # Deployment or Rollout
 
     def get_scale(self) -> Scale: ...
 
     def update_scale(self, replicas: int) -> None:
-        """PUT the scale subresource: spec.replicas = replicas (the controller reacts)."""
+        """PUT the scale subresource: spec.replicas = replicas (the controller reacts); raises
+        ScaleUpdateFailed when it cannot."""
         ...
