@@ -3,20 +3,21 @@
 VirtualTimeLoop is an asyncio event loop whose clock jumps to the next timer instead of
 waiting, so the real emulation code (asyncio sleeps, timeouts, call_at) runs a minute of
 rollout in milliseconds, in the same order as in real time. FakeRuntime's containers answer
-probes, signals and exec from a scripted Behaviour.
+probes, signals and exec from a scripted Behaviour, and report its scripted resource usage.
 """
 
 import asyncio
 import random
 import selectors
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.network.lag import UniformLag
 from tools.rehearsal.cluster.network.view import EndpointView
-from tools.rehearsal.cluster.node.container import Container, Launch
+from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch
 from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
@@ -70,6 +71,19 @@ def run(coroutine):
         loop.close()
 
 
+@dataclass(frozen=True)
+class Used:
+    """A fake container's resource usage, some seconds after its start."""
+
+    cpu_seconds: float  # cumulative since its start
+    memory: int  # working set, bytes
+
+
+def steady(cores: float, memory: int) -> Callable[[float], Used]:
+    """Usage of a container that uses `cores` CPUs and `memory` bytes from its start."""
+    return lambda age: Used(cores * age, memory)
+
+
 @dataclass
 class Behaviour:
     """How a fake container of one version behaves (seconds from its start or its SIGTERM)."""
@@ -80,6 +94,7 @@ class Behaviour:
     drain: float = 1.0  # exits 0 this long after SIGTERM
     ignore_sigterm: bool = False
     ready_while_draining: bool = False  # a server whose /ready does not turn 503 on SIGTERM
+    usage: Callable[[float], Used] | None = None  # by seconds since its start (None: unmeasured)
 
 
 @dataclass
@@ -145,6 +160,13 @@ class FakeContainer(Container):
 
     def crash(self, status: int = 1) -> None:
         self._exit(status)
+
+    async def usage(self) -> ContainerUsage | None:
+        if self.behaviour.usage is None or not self.is_alive():
+            return None
+        now = self.loop.time()
+        used = self.behaviour.usage(now - self.started)
+        return ContainerUsage(used.cpu_seconds, used.memory, self.started, now)
 
 
 class FakeRuntime(Runtime):

@@ -74,6 +74,7 @@ class PodTemplate:
     memory_request: int | None = None  # bytes, resources.requests.memory (else its limit)
     cpu_request: float | None = None  # cores, resources.requests.cpu (else its limit)
     readiness_gates: tuple[str, ...] = ()  # spec.readinessGates[].conditionType
+    container_name: str = "app"  # spec.containers[0].name: the label of its resource metrics
 
     def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
         fields = {
@@ -282,5 +283,6 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         args=container.strings("args") if container.has("args") else (),
         **read_resources(container),
         readiness_gates=read_readiness_gates(pod),
+        container_name=container.text("name"),
         **probes,
     )

@@ -8,6 +8,12 @@ runc's libcontainer/cgroups/fs2/cpu.go writes it), or v1 `cpu.cfs_quota_us` and
 forks later (gunicorn's workers) is throttled with it. Where no cgroup can be written (no root,
 no CPU controller, a cgroup v2 namespace whose root holds processes), `CpuCgroups.find` says why
 and pods run unthrottled.
+
+Every container also gets cgroups that account its CPU time and memory, whether or not it has a
+limit (the kubelet's resource metrics read them, node/usage.py): cgroup v1's cpuacct and memory
+hierarchies, or the one v2 cgroup (whose parent then hands down the memory controller as well).
+The server joins all of them. Where they cannot be made, `Accounting.find` says why and those
+pods have no metrics.
 """
 
 import contextlib
@@ -18,7 +24,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+from tools.rehearsal.cluster.node.usage import CGROUP_ROOT, UsageFiles
+
 CFS_PERIOD_US = 100_000  # the kubelet's cpuCFSQuotaPeriod default
 MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
 PARENT_PREFIX = "zdt-rehearsal-"
@@ -36,7 +43,7 @@ def limit_files(version: int, cores: float) -> dict[str, str]:
 @dataclass(frozen=True)
 class Cgroup:
     path: Path
-    cores: float
+    cores: float | None = None  # its CPU limit
 
     @property
     def procs(self) -> Path:
@@ -57,13 +64,62 @@ class Cgroup:
         return 0
 
 
-class CpuCgroups:
-    """The CPU controller's hierarchy (cgroup v1 or v2) and this run's cgroups in it."""
+class RunCgroups:
+    """This run's cgroups in one hierarchy: one parent per run, a child per container."""
 
     def __init__(self, base: Path, version: int) -> None:
         self.base, self.version = base, version
         self.parent = base / f"{PARENT_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.cgroups: list[Cgroup] = []
+        self.controllers: list[str] = []  # cgroup v2: those the parent hands down to children
+
+    def delegate(self, controller: str) -> None:
+        """Give the children (cgroup v2) the files of `controller` (cpu.max, memory.current)."""
+        if controller not in self.controllers:
+            self.controllers.append(controller)
+            if self.parent.exists():
+                self._write(self.parent / "cgroup.subtree_control", f"+{controller}")
+
+    def _write(self, path: Path, text: str) -> None:
+        path.write_text(text)
+
+    def create(self, name: str, cores: float | None = None) -> Cgroup:
+        """A new cgroup, capped at `cores` when given (OSError when the kernel refuses)."""
+        if not self.parent.exists():
+            self.remove_stale()
+            self.parent.mkdir()
+            if self.version == 2:
+                for controller in self.controllers:
+                    self._write(self.parent / "cgroup.subtree_control", f"+{controller}")
+        cgroup = Cgroup(self.parent / f"{len(self.cgroups) + 1}-{name}", cores)
+        cgroup.path.mkdir()
+        self.cgroups.append(cgroup)
+        if cores is not None:
+            for file, value in limit_files(self.version, cores).items():
+                self._write(cgroup.path / file, value)
+        return cgroup
+
+    def remove_stale(self) -> None:
+        """Parents left by rehearsals that were killed outright (their process is gone)."""
+        for parent in self.base.glob(f"{PARENT_PREFIX}*"):
+            pid = parent.name.removeprefix(PARENT_PREFIX).split("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                remove([Cgroup(child) for child in parent.iterdir() if child.is_dir()], parent)
+
+    def cleanup(self) -> list[Path]:
+        """Kill what is left in this run's cgroups and remove them; return those that stayed."""
+        left = remove(self.cgroups, self.parent)
+        self.cgroups = []
+        return left
+
+
+class CpuCgroups(RunCgroups):
+    """The CPU controller's hierarchy (cgroup v1 or v2) and this run's cgroups in it."""
+
+    def __init__(self, base: Path, version: int) -> None:
+        super().__init__(base, version)
+        if version == 2:  # children get cpu.max only once the parent delegates cpu
+            self.controllers.append("cpu")
 
     @classmethod
     def find(cls, root: Path = CGROUP_ROOT) -> "CpuCgroups | str":
@@ -85,35 +141,52 @@ class CpuCgroups:
         files = " and ".join(limit_files(self.version, 1))
         return f"cgroup v{self.version} {files} under {self.parent}"
 
-    def _write(self, path: Path, text: str) -> None:
-        path.write_text(text)
 
-    def create(self, name: str, cores: float) -> Cgroup:
-        """A new cgroup capped at `cores` (OSError when the kernel refuses)."""
-        if not self.parent.exists():
-            self.remove_stale()
-            self.parent.mkdir()
-            if self.version == 2:  # children get cpu.max only once the parent delegates cpu
-                self._write(self.parent / "cgroup.subtree_control", "+cpu")
-        cgroup = Cgroup(self.parent / f"{len(self.cgroups) + 1}-{name}", cores)
-        cgroup.path.mkdir()
-        self.cgroups.append(cgroup)
-        for file, value in limit_files(self.version, cores).items():
-            self._write(cgroup.path / file, value)
-        return cgroup
+class Accounting:
+    """The hierarchies that account each container's CPU time and memory: cgroup v1 cpuacct and
+    memory (separate or not), or the unified one."""
 
-    def remove_stale(self) -> None:
-        """Parents left by rehearsals that were killed outright (their process is gone)."""
-        for parent in self.base.glob(f"{PARENT_PREFIX}*"):
-            pid = parent.name.removeprefix(PARENT_PREFIX).split("-")[0]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                remove([Cgroup(child, 0) for child in parent.iterdir() if child.is_dir()], parent)
+    def __init__(self, version: int, cpu: RunCgroups, memory: RunCgroups) -> None:
+        self.version, self.cpu, self.memory = version, cpu, memory
 
-    def cleanup(self) -> list[Path]:
-        """Kill what is left in this run's cgroups and remove them; return those that stayed."""
-        left = remove(self.cgroups, self.parent)
-        self.cgroups = []
-        return left
+    @classmethod
+    def find(cls, root: Path = CGROUP_ROOT, shared: RunCgroups | None = None) -> "Accounting | str":
+        """The hierarchies to use (`shared`, the CPU limits' one, where it is the same), or why
+        usage cannot be accounted here."""
+
+        def hierarchy(base: Path, version: int) -> RunCgroups:
+            if shared is not None and shared.base.resolve() == base.resolve():
+                return shared
+            return RunCgroups(base, version)
+
+        controllers = root / "cgroup.controllers"
+        if controllers.is_file():
+            if "memory" not in controllers.read_text().split():
+                return f"cgroup v2 at {root} offers no memory controller"
+            unified = hierarchy(root, 2)
+            unified.delegate("memory")
+            found = cls(2, unified, unified)
+        else:
+            for controller, file in (("cpuacct", "cpuacct.usage"), ("memory", "memory.stat")):
+                if not (root / controller / file).is_file():
+                    return f"no {controller} controller under {root}"
+            cpu, memory = hierarchy(root / "cpuacct", 1), hierarchy(root / "memory", 1)
+            found = cls(1, cpu, memory)
+        for base in {found.cpu.base, found.memory.base}:
+            if not os.access(base, os.W_OK):
+                return f"{base} is not writable (accounting cgroups need root)"
+        return found
+
+    def hierarchies(self) -> list[RunCgroups]:
+        return [self.cpu] if self.memory is self.cpu else [self.cpu, self.memory]
+
+    def create(self, name: str, made: dict[Path, Cgroup]) -> UsageFiles:
+        """The container's accounting cgroups, reusing those of `made` (by hierarchy base) and
+        adding the new ones there (OSError when the kernel refuses)."""
+        for hierarchy in self.hierarchies():
+            if hierarchy.base not in made:
+                made[hierarchy.base] = hierarchy.create(name)
+        return UsageFiles(self.version, made[self.cpu.base].path, made[self.memory.base].path)
 
 
 def remove(cgroups: list[Cgroup], parent: Path) -> list[Path]:

@@ -23,6 +23,20 @@ class Launch:
     cpu_limit: float | None = None  # cores (likewise)
 
 
+@dataclass(frozen=True)
+class ContainerUsage:
+    """What the kubelet's stats provider reads of one running container, from its cgroups.
+
+    Times are on the loop's clock (the run's Timeline clock): `started` when the runtime created
+    the container, `timestamp` when the counters were read.
+    """
+
+    cpu_seconds: float  # cumulative CPU time since the container started, every process in it
+    memory_working_set: int  # bytes: memory usage minus inactive file pages
+    started: float
+    timestamp: float
+
+
 class Container(ABC):
     @abstractmethod
     def is_alive(self) -> bool: ...
@@ -46,6 +60,10 @@ class Container(ABC):
     async def oom_killed(self) -> bool:
         """Whether the engine says the out-of-memory killer ended the container."""
         return False
+
+    async def usage(self) -> ContainerUsage | None:
+        """The container's resource usage now; None while it is not running or not measured."""
+        return None
 
 
 async def wait_or_kill(process: asyncio.subprocess.Process, timeout: float) -> int | None:

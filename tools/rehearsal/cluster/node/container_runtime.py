@@ -12,7 +12,9 @@ Each pod is one detached container of the locally built image for its tag
 
 Signals go to PID 1 (the gunicorn master) with `ENGINE kill --signal`, exec probes and hooks run
 with `ENGINE exec`, the exit status comes from `ENGINE wait` (128 + signal after a signal, as
-Kubernetes reports it) and `ENGINE logs --follow` appends the output to the pod's log file.
+Kubernetes reports it) and `ENGINE logs --follow` appends the output to the pod's log file. The
+container's CPU and memory are read from the engine's cgroups for it, found once from its init
+process (`ENGINE inspect --format {{.State.Pid}}`, then /proc/<pid>/cgroup: node/usage.py).
 Every container this runtime started is removed after the run, whatever its outcome (Ctrl-C and
 SIGTERM included); after a run killed outright, remove what it left with
 `podman rm --force $(podman ps --all --quiet --filter name=^zdt-rehearsal-)`.
@@ -30,8 +32,9 @@ from functools import partial
 from tools.image.build import local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
-from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
+from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
 from tools.rehearsal.cluster.node.runtime import Runtime
+from tools.rehearsal.cluster.node.usage import UsageFiles, usage_files_of
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.workload import Workload
 
@@ -53,11 +56,20 @@ def resource_args(launch: Launch) -> tuple[str, ...]:
 
 
 class EngineContainer(Container):
-    def __init__(self, runtime: "ContainerRuntime", name: str, launch: Launch) -> None:
+    def __init__(
+        self,
+        runtime: "ContainerRuntime",
+        name: str,
+        launch: Launch,
+        started: float | None = None,
+    ) -> None:
         self.runtime = runtime
         self.name = name
         self.launch = launch
-        self.exited = asyncio.get_running_loop().create_task(self._wait())
+        loop = asyncio.get_running_loop()
+        self.started = loop.time() if started is None else started  # when `ENGINE run` began
+        self.exited = loop.create_task(self._wait())
+        self.usage_files: UsageFiles | str | None = None  # its cgroups, or why they are unknown
 
     async def _wait(self) -> int:
         pipe = asyncio.subprocess.PIPE
@@ -95,6 +107,33 @@ class EngineContainer(Container):
         )
         output, _ = await inspect.communicate()
         return output.strip() == b"true"
+
+    async def find_usage_files(self) -> UsageFiles | str:
+        pipe = asyncio.subprocess.PIPE
+        inspect = await self.runtime.spawn(
+            "inspect", "--format", "{{.State.Pid}}", self.name, stdout=pipe
+        )
+        output, _ = await inspect.communicate()
+        if not output.strip().isdigit() or int(output) <= 0:
+            return f"{self.runtime.name} inspect gave no pid for {self.name}"
+        try:
+            return usage_files_of(int(output))
+        except (OSError, ValueError) as error:
+            return str(error)
+
+    async def usage(self) -> ContainerUsage | None:
+        if not self.is_alive():
+            return None
+        if self.usage_files is None:
+            self.usage_files = await self.find_usage_files()
+        files = self.usage_files
+        if isinstance(files, str):
+            return None
+        try:
+            cpu, memory = files.cpu_seconds(), files.working_set()
+        except OSError:  # the container has just exited, and its cgroups with it
+            return None
+        return ContainerUsage(cpu, memory, self.started, asyncio.get_running_loop().time())
 
 
 class ContainerRuntime(Runtime):
@@ -174,6 +213,7 @@ class ContainerRuntime(Runtime):
             command=launch.args if not launch.command else (*launch.command[1:], *launch.args),
         )
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = asyncio.get_running_loop().time()
         run = await self.spawn(*args, stderr=asyncio.subprocess.PIPE)
         self.runs.append(run)
         _, errors = await run.communicate()
@@ -182,7 +222,7 @@ class ContainerRuntime(Runtime):
             raise OSError(f"{self.name} run {name}: {errors.decode().strip()}")
         with open(launch.log_path, "ab") as log:
             await self.spawn("logs", "--follow", name, stdout=log, stderr=log)
-        return EngineContainer(self, name, launch)
+        return EngineContainer(self, name, launch, started)
 
     async def cleanup(self) -> None:
         # A start cancelled by the end of the run may still be creating its container.

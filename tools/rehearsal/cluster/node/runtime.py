@@ -2,10 +2,10 @@
 
 A runtime starts a container for a Launch (the pod's address, port, environment and version)
 and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
-`python -m <module>` directly on the pod's loopback address, in a cgroup with the container's CPU
-limit where the kernel lets it (node/cgroups.py); ContainerRuntime
-(node/container_runtime.py) runs the built image with podman or docker, publishing
-<address>:<port> to the container's port.
+`python -m <module>` directly on the pod's loopback address, in cgroups that account its CPU
+and memory and cap it at the container's CPU limit where the kernel lets it (node/cgroups.py);
+ContainerRuntime (node/container_runtime.py) runs the built image with podman or docker,
+publishing <address>:<port> to the container's port.
 """
 
 import asyncio
@@ -16,12 +16,15 @@ import signal
 import subprocess
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from tools.rehearsal.cluster.node import probes
-from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Cgroup, CpuCgroups
-from tools.rehearsal.cluster.node.container import Container, Launch, wait_or_kill
+from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Accounting, Cgroup, CpuCgroups
+from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
+from tools.rehearsal.cluster.node.usage import UsageFiles
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.pod import Probe
 from tools.rehearsal.manifests.workload import Workload
@@ -55,13 +58,32 @@ class Runtime(ABC):
         return []
 
 
+@dataclass(frozen=True)
+class ContainerCgroups:
+    """The cgroups a process-mode container runs in."""
+
+    joined: tuple[Cgroup, ...] = ()  # every one its processes join
+    limit: Cgroup | None = None  # the one with its CPU limit
+    usage: UsageFiles | None = None  # where its CPU and memory are accounted
+
+
 class ProcessContainer(Container):
     def __init__(
-        self, process: asyncio.subprocess.Process, env: dict[str, str], cgroup: Cgroup | None
+        self,
+        process: asyncio.subprocess.Process,
+        env: dict[str, str],
+        cgroups: ContainerCgroups,
+        started: float,
     ) -> None:
         self.process = process
         self.env = env
-        self.cgroup = cgroup
+        self.cgroups = cgroups
+        self.started = started  # on the loop's clock, as its cgroups were made
+
+    @property
+    def cgroup(self) -> Cgroup | None:
+        """The cgroup with the container's CPU limit."""
+        return self.cgroups.limit
 
     def is_alive(self) -> bool:
         return self.process.returncode is None
@@ -83,7 +105,7 @@ class ProcessContainer(Container):
         # Like `runc exec`, in the container's cgroup: an exec probe is throttled with the server.
         process = await spawn(
             command,
-            self.cgroup,
+            self.cgroups.joined,
             env=self.env,
             cwd=ROOT,
             stdin=asyncio.subprocess.DEVNULL,
@@ -91,6 +113,17 @@ class ProcessContainer(Container):
             stderr=asyncio.subprocess.DEVNULL,
         )
         return await wait_or_kill(process, timeout)
+
+    async def usage(self) -> ContainerUsage | None:
+        files = self.cgroups.usage
+        if files is None or not self.is_alive():
+            return None
+        try:
+            cpu, memory = files.cpu_seconds(), files.working_set()
+        except OSError:
+            return None
+        now = asyncio.get_running_loop().time()
+        return ContainerUsage(cpu, memory, self.started, now)
 
 
 # Looked up once, here in the parent. die_with_parent runs between fork and exec in a child of
@@ -110,31 +143,37 @@ def die_with_parent() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def join_cgroup_and_die_with_parent(cgroup_procs: int) -> None:
-    """die_with_parent, in the cgroup whose cgroup.procs the parent opened as `cgroup_procs`:
-    the process joins it before exec, so everything it forks later is in it too.
+def join_cgroups_and_die_with_parent(cgroup_procs: tuple[int, ...]) -> None:
+    """die_with_parent, in the cgroups whose cgroup.procs the parent opened as `cgroup_procs`:
+    the process joins them before exec, so everything it forks later is in them too.
 
-    A preexec_fn: only a write on a descriptor opened in the parent (b"0": the writer itself).
+    A preexec_fn: only writes on descriptors opened in the parent (b"0": the writer itself).
     """
-    os.write(cgroup_procs, b"0")
+    for procs in cgroup_procs:
+        os.write(procs, b"0")
     die_with_parent()
 
 
 async def spawn(
-    argv: tuple[str, ...], cgroup: Cgroup | None, **options
+    argv: tuple[str, ...], cgroups: Cgroup | Sequence[Cgroup] | None, **options
 ) -> asyncio.subprocess.Process:
-    """Start a process (with die_with_parent) in `cgroup`, or where the rehearsal runs."""
-    if cgroup is None:
+    """Start a process (with die_with_parent) in `cgroups`, or where the rehearsal runs."""
+    joined = (cgroups,) if isinstance(cgroups, Cgroup) else tuple(cgroups or ())
+    if not joined:
         return await asyncio.create_subprocess_exec(*argv, preexec_fn=die_with_parent, **options)
-    procs = os.open(cgroup.procs, os.O_WRONLY)  # closed in the child at exec (O_CLOEXEC)
+    opened: list[int] = []
     try:
+        for cgroup in joined:  # each closed in the child at exec (O_CLOEXEC)
+            opened.append(os.open(cgroup.procs, os.O_WRONLY))
         return await asyncio.create_subprocess_exec(
-            *argv, preexec_fn=partial(join_cgroup_and_die_with_parent, procs), **options
+            *argv, preexec_fn=partial(join_cgroups_and_die_with_parent, tuple(opened)), **options
         )
-    except subprocess.SubprocessError as error:  # the kernel refused the move
-        raise OSError(f"cannot start {argv[0]} in {cgroup.path}: {error}") from None
+    except subprocess.SubprocessError as error:  # the kernel refused a move
+        where = ", ".join(str(cgroup.path) for cgroup in joined)
+        raise OSError(f"cannot start {argv[0]} in {where}: {error}") from None
     finally:
-        os.close(procs)
+        for procs in opened:
+            os.close(procs)
 
 
 class ProcessRuntime(Runtime):
@@ -171,28 +210,59 @@ class ProcessRuntime(Runtime):
         self.cgroup_root = cgroup_root
         self.cpu: CpuCgroups | str | None = None  # the CPU controller, or why there is none
         self.cpu_failure: str | None = None  # why a cgroup could not be created
+        self.limited = False  # a container had a CPU limit
+        self.accounting: Accounting | str | None = None  # where usage is accounted, or why not
+        self.accounting_failure: str | None = None
+
+    def find_cpu(self) -> CpuCgroups | str:
+        if self.cpu is None:
+            self.cpu = CpuCgroups.find(self.cgroup_root)
+        return self.cpu
 
     def cgroup_for(self, launch: Launch) -> Cgroup | None:
         """A new cgroup with the container's CPU limit (None: no limit, or none possible)."""
         if launch.cpu_limit is None:
             return None
-        if self.cpu is None:
-            self.cpu = CpuCgroups.find(self.cgroup_root)
-        if isinstance(self.cpu, str) or self.cpu_failure is not None:
+        self.limited = True
+        cpu = self.find_cpu()
+        if isinstance(cpu, str) or self.cpu_failure is not None:
             return None
         try:
-            return self.cpu.create(launch.pod, launch.cpu_limit)
+            return cpu.create(launch.pod, launch.cpu_limit)
         except OSError as error:
-            self.cpu_failure = f"cannot create a cgroup under {self.cpu.base}: {error.strerror}"
+            self.cpu_failure = f"cannot create a cgroup under {cpu.base}: {error.strerror}"
             return None
 
+    def cgroups_for(self, launch: Launch) -> ContainerCgroups:
+        """The container's new cgroups: its CPU limit's, and those accounting its usage (one
+        cgroup serves both where they share a hierarchy, as cgroup v2's do)."""
+        if self.accounting is None:
+            # Found first, so that cgroup v2 limits and accounting share one parent.
+            cpu = self.find_cpu()
+            shared = None if isinstance(cpu, str) else cpu
+            self.accounting = Accounting.find(self.cgroup_root, shared)
+        limit = self.cgroup_for(launch)
+        made = {} if limit is None else {self.cpu.base: limit}  # by hierarchy
+        usage = None
+        if isinstance(self.accounting, Accounting) and self.accounting_failure is None:
+            try:
+                usage = self.accounting.create(launch.pod, made)
+            except OSError as error:
+                self.accounting_failure = f"cannot create a cgroup: {error.strerror}"
+        return ContainerCgroups(tuple(made.values()), limit, usage)
+
     def notes(self) -> list[str]:
-        if self.cpu is None:
-            return []
-        if isinstance(self.cpu, str) or self.cpu_failure is not None:
-            why = self.cpu if isinstance(self.cpu, str) else self.cpu_failure
-            return [f"resources.limits.cpu NOT enforced: {why}"]
-        return [f"resources.limits.cpu enforced through {self.cpu.describe()}"]
+        notes = []
+        if self.limited:
+            if isinstance(self.cpu, str) or self.cpu_failure is not None:
+                why = self.cpu if isinstance(self.cpu, str) else self.cpu_failure
+                notes.append(f"resources.limits.cpu NOT enforced: {why}")
+            else:
+                notes.append(f"resources.limits.cpu enforced through {self.cpu.describe()}")
+        why = self.accounting if isinstance(self.accounting, str) else self.accounting_failure
+        if why is not None:
+            notes.append(f"resource metrics NOT available (no CPU and memory accounting): {why}")
+        return notes
 
     def environment(self, launch: Launch) -> dict[str, str]:
         env = {
@@ -214,11 +284,12 @@ class ProcessRuntime(Runtime):
         env = self.environment(launch)
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         Path(env["TMPDIR"]).mkdir(exist_ok=True)
-        cgroup = self.cgroup_for(launch)
+        started = asyncio.get_running_loop().time()
+        cgroups = self.cgroups_for(launch)
         with open(launch.log_path, "ab") as log:
             process = await spawn(
                 (self.python, "-m", self.module_for(launch.command, launch.args)),
-                cgroup,
+                cgroups.joined,
                 env=env,
                 cwd=ROOT,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -226,13 +297,17 @@ class ProcessRuntime(Runtime):
                 stderr=log,
                 start_new_session=True,
             )
-        return ProcessContainer(process, env, cgroup)
+        return ProcessContainer(process, env, cgroups, started)
 
     async def cleanup(self) -> None:
-        if isinstance(self.cpu, CpuCgroups):
-            left = await asyncio.to_thread(self.cpu.cleanup)
-            if left:
-                print(
-                    f"rehearsal: warning: cgroups not removed: {', '.join(map(str, left))}",
-                    file=sys.stderr,
-                )
+        hierarchies = [] if not isinstance(self.cpu, CpuCgroups) else [self.cpu]
+        if isinstance(self.accounting, Accounting):
+            hierarchies += [h for h in self.accounting.hierarchies() if h not in hierarchies]
+        left = []
+        for hierarchy in hierarchies:
+            left += await asyncio.to_thread(hierarchy.cleanup)
+        if left:
+            print(
+                f"rehearsal: warning: cgroups not removed: {', '.join(map(str, left))}",
+                file=sys.stderr,
+            )
