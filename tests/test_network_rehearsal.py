@@ -27,7 +27,9 @@ def contract_timings(overlay, tmp_path):
         *variants.env(variants.deployment(overlay), {"WEB_CONCURRENCY": "1"}),
     ]
     name = f"{overlay.name}-small"
-    return load_overlay(variants.write(overlay, ops, tmp_path / name), name)
+    return load_overlay(
+        variants.write(overlay, ops, tmp_path / name, kind_ops=variants.hpa_min(2)), name
+    )
 
 
 @pytest.mark.rehearsal

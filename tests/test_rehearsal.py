@@ -50,8 +50,14 @@ def small(
     ]
 
 
+# The HPA's minReplicas lowered to the 2 replicas of `small` (else it would add a third pod).
+SMALL_HPA = variants.hpa_min(2)
+
+
 def variant(tmp_path: Path, overlay: Path, ops: list[dict], name: str) -> Workload:
-    return load_overlay(variants.write(overlay, ops, tmp_path / name), f"{overlay.name}-{name}")
+    return load_overlay(
+        variants.write(overlay, ops, tmp_path / name, kind_ops=SMALL_HPA), f"{overlay.name}-{name}"
+    )
 
 
 def options(tmp_path: Path, **overrides) -> Options:
@@ -183,13 +189,13 @@ def test_pre_stop_must_outlast_the_propagation_delay(tmp_path, pre_stop, fails):
 
 @pytest.mark.rehearsal
 def test_a_v2_that_never_gets_ready_stalls_and_fails_with_v1_serving(tmp_path, capsys):
-    source = variants.write(V1, small(V1), tmp_path / "v1")
+    source = variants.write(V1, small(V1), tmp_path / "v1", kind_ops=SMALL_HPA)
     broken = [
         *small(V2),
         variants.put(f"{CONTAINER}/readinessProbe/httpGet/path", "/never-ready"),
         variants.put("/spec/progressDeadlineSeconds", 3),
     ]
-    target = variants.write(V2, broken, tmp_path / "v2-broken")
+    target = variants.write(V2, broken, tmp_path / "v2-broken", kind_ops=SMALL_HPA)
     out = tmp_path / "out"
     argv = ["--from", str(source), "--to", str(target), "--rate", "120", "--steady-seconds", "0.5"]
     argv += ["--clients", "3", "--keepalive-clients", "3", "--propagation-delay", str(PROPAGATION)]

@@ -8,7 +8,7 @@ or canary Service. A broken v2 is ready and healthy but answers /status with 500
 
 import pytest
 
-from tests.test_rehearsal import V1, V2, options, rehearse, small
+from tests.test_rehearsal import SMALL_HPA, V1, V2, options, rehearse, small
 from tools.rehearsal.cli import EXIT_ABORTED
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.manifests import variants
@@ -28,10 +28,12 @@ SHORT = {
 def release(tmp_path, component: str, broken: bool = False):
     common = [variants.put("/spec/replicas", 2), variants.put("/spec/minReadySeconds", 1)]
     v2_ops = small(V2) + (variants.broken_release() if broken else [])
-    source = variants.write(V1, small(V1), tmp_path / "v1", [component], common + SHORT[component])
+    source = variants.write(
+        V1, small(V1), tmp_path / "v1", [component], common + SHORT[component], SMALL_HPA
+    )
     target = variants.write(
         V2, v2_ops, tmp_path / ("v2-broken" if broken else "v2"), [component],
-        common + SHORT[component],
+        common + SHORT[component], SMALL_HPA,
     )  # fmt: skip
     return source, target
 
@@ -91,9 +93,9 @@ def test_a_rollout_adopts_the_running_deployment_under_load_and_loses_nothing(tm
     (workloadRef, scaleDown: progressively): the Rollout's pods join the users' Service, which
     Argo Rollouts then narrows to them, while the Deployment is scaled down."""
     common = [variants.put("/spec/replicas", 2), variants.put("/spec/minReadySeconds", 1)]
-    source = variants.write(V1, small(V1), tmp_path / "deployment")
+    source = variants.write(V1, small(V1), tmp_path / "deployment", kind_ops=SMALL_HPA)
     target = variants.adoption(
-        V1, BLUE_GREEN, "progressively", tmp_path / "adopted", small(V1), common
+        V1, BLUE_GREEN, "progressively", tmp_path / "adopted", small(V1), common, SMALL_HPA
     )
     result = rehearse(load_overlay(source), load_overlay(target), options(tmp_path))
     assert result.ok, result.rollout_failed

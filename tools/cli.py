@@ -21,7 +21,8 @@ class Command:
 
 COMMANDS = {
     "demo": Command(
-        "tools.rehearsal.demo", "the rollout rehearsal: ours, then the naive design (make demo)"
+        "tools.rehearsal.demo.main",
+        "the rollout rehearsal: ours with the HPA, the naive design, releases (make demo)",
     ),
     "rehearse": Command(
         "tools.rehearsal.cli", "rehearse one rollout between two rendered states under load"

@@ -21,7 +21,7 @@ from tools.rehearsal.options import ENDPOINT_BATCH, FrozenView, Options, SlowVie
 from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result
 from tools.rehearsal.run import Rehearsal
-from tools.rehearsal.traffic import profiles
+from tools.rehearsal.traffic import profiles, shapes
 from tools.repo import ROOT
 from tools.servers import SERVERS
 
@@ -67,6 +67,35 @@ def parser() -> argparse.ArgumentParser:
         "`zdt image build v1 v2`), published on the pod's loopback address",
     )
     pods.add_argument("--pod-network", default="127.0.0.0/24", help="loopback network for pod IPs")
+    pods.add_argument(
+        "--replicas",
+        type=int,
+        metavar="N",
+        help="start with N pods, as an HPA may have left them (default: the manifest's replicas)",
+    )
+    scaling = p.add_argument_group(
+        "autoscaling: a HorizontalPodAutoscaler in the render runs, as in the cluster"
+    )
+    scaling.add_argument(
+        "--pin-replicas",
+        action="store_true",
+        help="do not run the HPA: the replica count stays as the manifests say (to compare)",
+    )
+    scaling.add_argument(
+        "--metric-resolution",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often metrics-server scrapes the kubelet's resource metrics (default 15)",
+    )
+    scaling.add_argument(
+        "--hpa-sync-period",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="the HPA controller's sync period, kube-controller-manager "
+        "--horizontal-pod-autoscaler-sync-period (default 15)",
+    )
     load = p.add_argument_group("load and timing")
     load.add_argument(
         "--rate", type=float, help="requests/s (default: a share of the capacity measured first)"
@@ -93,6 +122,30 @@ def parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--keepalive-clients", type=int, help="paced keep-alive clients, over --traffic"
+    )
+    load.add_argument(
+        "--load-shape",
+        default=shapes.CONSTANT.name,
+        choices=sorted(shapes.SHAPES),
+        help="how the rate moves, the rate being its peak: "
+        + "; ".join(f"{s.name}: {s.description}" for s in shapes.SHAPES.values()).replace(
+            "%", "%%"
+        ),
+    )
+    load.add_argument(
+        "--release-at",
+        type=float,
+        metavar="SECONDS",
+        help="apply the new state this many seconds after the run starts "
+        "(default: after --steady-seconds of load)",
+    )
+    load.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the load at least this long after the release, whatever the rollout does "
+        "(time for the HPA to act; needed when --from and --to render the same pods)",
     )
     load.add_argument(
         "--wait-for-exit", action="store_true", help="keep the load until old pods exit"
@@ -248,6 +301,13 @@ def options_from(args: argparse.Namespace) -> Options:
         fresh_clients=args.clients,
         keepalive_clients=args.keepalive_clients,
         wait_for_exit=args.wait_for_exit,
+        load_shape=args.load_shape,
+        release_at=args.release_at,
+        hold_seconds=args.hold,
+        start_replicas=args.replicas,
+        pin_replicas=args.pin_replicas,
+        metric_resolution=args.metric_resolution,
+        hpa_sync_period=args.hpa_sync_period,
         time_limit=args.time_limit,
         pod_network=args.pod_network,
         out_dir=Path(args.out),

@@ -15,7 +15,7 @@ from tools.rehearsal.cluster.network.lag import (
     UniformLag,
 )
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.traffic import profiles
+from tools.rehearsal.traffic import profiles, shapes
 from tools.repo import ROOT
 
 # The EndpointSlice controller's batching period in the hostile world. Upstream's default is 0;
@@ -66,6 +66,20 @@ class Options:
     capacity_seconds: float = 3.0
     steady_seconds: float = 2.0
     tail_seconds: float = 1.0  # load on the final state before stopping
+    # When the new state is applied, in run seconds; None: after steady_seconds of load.
+    release_at: float | None = None
+    # Load kept at least this long after the release, whatever the rollout does: the time the
+    # HPA gets to act (a run without a rollout needs it).
+    hold_seconds: float = 0.0
+    load_shape: str = shapes.CONSTANT.name  # traffic/shapes.py
+    # The starting state's replicas, as an HPA may have left them (None: the manifest's).
+    start_replicas: int | None = None
+    # The HorizontalPodAutoscaler runs when the render has one, unless pinned.
+    pin_replicas: bool = False
+    # metrics-server --metric-resolution; kube-controller-manager
+    # --horizontal-pod-autoscaler-sync-period (upstream's defaults, both 15 s).
+    metric_resolution: float = 15.0
+    hpa_sync_period: float = 15.0
     # Clients per model (traffic/profiles.py, `--traffic`); the two below override the wget
     # and the paced keep-alive clients (`--clients`, `--keepalive-clients`).
     traffic: dict[str, int] = field(default_factory=lambda: dict(profiles.HOSTILE))
@@ -108,12 +122,23 @@ class Options:
             "--keepalive-clients": self.keepalive_clients is None
             or 0 <= self.keepalive_clients <= 256,
             "--time-limit": 1 <= self.time_limit <= 3600,
+            "--release-at": self.release_at is None or 0 <= self.release_at <= 3600,
+            "--hold": 0 <= self.hold_seconds <= 3600,
+            "--replicas": self.start_replicas is None or 1 <= self.start_replicas <= 64,
+            # metrics-server refuses less than 10 s (and less than its request timeout / 0.9).
+            "--metric-resolution": 10 / 0.9 <= self.metric_resolution <= 600,
+            "--hpa-sync-period": 1 <= self.hpa_sync_period <= 600,
         }
         for option, ok in checks.items():
             if not ok:
                 raise RehearsalError(f"{option}: value out of range")
         self.faults.validate()
         profiles.check_mix(self.clients)
+        shapes.named(self.load_shape)
+
+    @property
+    def shape(self) -> shapes.LoadShape:
+        return shapes.named(self.load_shape)
 
     @property
     def clients(self) -> dict[str, int]:

@@ -1,8 +1,10 @@
 """What a rehearsal found: every request, every event, every pod, and the figures derived."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from tools.rehearsal.cluster.autoscaling.pipeline import AutoscalingSummary
+from tools.rehearsal.cluster.deployment import Resize
 from tools.rehearsal.cluster.edge.proxy import EdgeSummary
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.view import ViewSummary
@@ -22,6 +24,15 @@ class PodSummary:
     restarts: int
     exit_codes: list[int]
     exit_reasons: list[str]
+
+
+@dataclass
+class ReplicaSetSummary:
+    name: str
+    version: str
+    owner: str  # Deployment or Rollout
+    resizes: list[Resize]  # its spec.replicas over time
+    pods: list[str]
 
 
 @dataclass
@@ -55,6 +66,9 @@ class Result:
     views: list[ViewSummary] = field(default_factory=list)  # every Service's view on every node
     notes: list[str] = field(default_factory=list)
     edge: EdgeSummary | None = None  # the exposure's proxy, when the users came through one
+    replica_sets: list[ReplicaSetSummary] = field(default_factory=list)
+    autoscaling: AutoscalingSummary | None = None  # the HPA, when it ran
+    final_replicas: int | None = None  # the workload's spec.replicas at the end
 
     @property
     def failed(self) -> list[RequestRecord]:
@@ -89,7 +103,10 @@ class Result:
             return max(1, sum(step.weight is not None for step in steps))
         if deployment.strategy_type == "Recreate":
             return 1
-        return deployment.fenceposts.waves(deployment.replicas)
+        # The count the rollout ended at (an HPA may have changed it on the way).
+        replicas = self.final_replicas or deployment.replicas
+        scaled = replace(deployment, replicas=replicas)
+        return scaled.fenceposts.waves(replicas)
 
     @property
     def new_version_exposure(self) -> float:

@@ -6,6 +6,7 @@ import shutil
 from dataclasses import replace
 
 from tools.rehearsal.cluster import faults
+from tools.rehearsal.cluster.autoscaling.pipeline import Autoscaling
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.edge.proxy import EdgeProxy
 from tools.rehearsal.cluster.faults import FaultReport
@@ -21,9 +22,14 @@ from tools.rehearsal.manifests.rollout import Analysis
 from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import failure_traces
-from tools.rehearsal.result import PodSummary, Result
+from tools.rehearsal.result import PodSummary, ReplicaSetSummary, Result
 from tools.rehearsal.timeline import Timeline
 from tools.rehearsal.traffic.load import LoadConfig, LoadProcess
+from tools.rehearsal.traffic.shapes import STEP_SECONDS
+
+# The starting pods stand for pods that have served this long: long available, and past the
+# HPA's CPU initialization period (5 minutes).
+STARTING_AGE = 3600.0
 
 
 class Rehearsal:
@@ -33,10 +39,11 @@ class Rehearsal:
         # A Rollout adopting the running Deployment (workloadRef) runs the same pod template.
         self.adopting = adopts(source, target)
         same = source.deployment.template.template_hash == target.deployment.template.template_hash
-        if same and not self.adopting:
+        if same and not self.adopting and options.hold_seconds <= 0:
             raise RehearsalError(
                 f"{source.source} and {target.source} render the same pod template: "
-                "nothing to roll out"
+                "nothing to roll out (with --hold SECONDS the run watches the pods that long "
+                "without a rollout, e.g. what the HPA does)"
             )
         options.validate()
         runtime.check([source, target])
@@ -93,6 +100,16 @@ class Rehearsal:
             self.controller = DeploymentController(self.timeline, self.make_pod, self.rng)
         else:
             self.controller = self.rollout_controller()
+        # The HorizontalPodAutoscaler, when the render has one: it runs as in the cluster.
+        self.autoscaling: Autoscaling | None = None
+        if not options.pin_replicas and (source.autoscaler or target.autoscaler):
+            self.autoscaling = Autoscaling(
+                lambda: list(self.pods_by_name.values()),
+                self.timeline,
+                options.metric_resolution,
+                options.hpa_sync_period,
+            )
+        self.released_at: float | None = None
 
     def rollout_controller(self, workload: DeploymentController | None = None):
         return RolloutController(
@@ -108,18 +125,28 @@ class Rehearsal:
     def release(self) -> None:
         """Apply the target. An adoption creates the Rollout beside the running Deployment,
         whose controller keeps running (and rolls its own template if that changed too)."""
+        self.released_at = self.timeline.now()
         if not self.adopting:
             self.controller.apply(self.target.deployment)
+        else:
+            deployment_controller = self.controller
+            deployment_controller.apply(self.target.rollout.workload_ref.deployment)
+            self.controller = self.rollout_controller(workload=deployment_controller)
+            self.controller.apply(self.target.deployment)
+            self.controller.start()
+        self.release_autoscaler()
+
+    def release_autoscaler(self) -> None:
+        """The HPA as the new state has it: created, changed (its target may now be the
+        Rollout) or deleted."""
+        if self.autoscaling is None:
             return
-        deployment_controller = self.controller
-        referenced = self.target.rollout.workload_ref.deployment
-        if referenced.template.template_hash != deployment_controller.spec.template.template_hash:
-            # Argo CD ignores the Deployment's replicas (argocd/application.yaml).
-            replicas = deployment_controller.spec.replicas
-            deployment_controller.apply(replace(referenced, replicas=replicas))
-        self.controller = self.rollout_controller(workload=deployment_controller)
-        self.controller.apply(self.target.deployment)
-        self.controller.start()
+        spec = self.target.autoscaler
+        if spec is None:
+            self.say("the new state has no HorizontalPodAutoscaler: it is deleted")
+            asyncio.get_running_loop().create_task(self.autoscaling.stop())
+        else:
+            self.autoscaling.apply(spec, self.controller)
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
         address = self.addresses.allocate(template.container_port)
@@ -185,6 +212,15 @@ class Rehearsal:
             await asyncio.sleep(0.02)
         return True
 
+    def starting_state_up(self) -> bool:
+        """Every pod the controller wants is ready and routed, in every view and the proxy."""
+        replicas = self.controller.spec.replicas
+        return (
+            self.users.ready_everywhere(replicas)
+            and sum(pod.ready for pod in self.controller.pods()) == replicas
+            and (self.edge is None or len(self.edge.routed()) == replicas)
+        )
+
     def progress_line(self, load: LoadProcess) -> str:
         states: dict[str, int] = {}
         for pod in self.controller.pods():
@@ -213,7 +249,9 @@ class Rehearsal:
         request (or, with --wait-for-exit, is gone). Argo Rollouts keeps old pods up after a
         blue-green switch (scaleDownDelaySeconds): there, out of the users' Service is enough."""
         if isinstance(self.controller, RolloutController) and not self.options.wait_for_exit:
-            return self.unreachable(self.controller.old_pods())
+            # Pods the HPA removed terminate like any other.
+            terminating = [pod for pod in self.controller.pods() if pod.terminating]
+            return self.unreachable(self.controller.old_pods() + terminating)
         old = {pod.name for rs in self.controller.old for pod in rs.pods}
         for pod in self.controller.pods():
             if pod.gone or not (pod.terminating or pod.name in old):
@@ -256,15 +294,16 @@ class Rehearsal:
             await self.edge.start()
             self.say(self.edge.describe(options.alb_lag))
         self.controller.apply(deployment)
+        if options.start_replicas is not None:
+            self.controller.update_scale(options.start_replicas)  # as an HPA left it
         self.controller.start()
+        if self.autoscaling is not None:
+            self.autoscaling.start(self.source.autoscaler, self.controller)
         load: LoadProcess | None = None
+        shaping: asyncio.Task | None = None
         try:
             up = await self.wait_for(
-                lambda: (
-                    self.users.ready_everywhere(deployment.replicas)
-                    and sum(p.ready for p in self.controller.pods()) == deployment.replicas
-                    and (self.edge is None or len(self.edge.routed()) == deployment.replicas)
-                ),
+                self.starting_state_up,
                 deployment.progress_deadline_seconds,
                 f"{deployment.replicas} ready {deployment.template.version} pods",
             )
@@ -273,8 +312,8 @@ class Rehearsal:
                     f"{self.source.source}: the starting state never became ready "
                     f"(pod logs: {self.log_dir})"
                 )
-            for pod in self.controller.pods():  # the starting state counts as long available
-                pod.ready_since -= deployment.min_ready_seconds
+            for pod in self.controller.pods():
+                pod.backdate(STARTING_AGE)
             load = LoadProcess(
                 LoadConfig(
                     # The exposure's proxy, or each node's Service: clients spread over them.
@@ -295,9 +334,12 @@ class Rehearsal:
                 capacity = await load.measure_capacity(options.capacity_seconds)
                 rate = max(1.0, capacity * options.load_fraction)
                 self.say(f"capacity {capacity:.0f} req/s; load {rate:.0f} req/s")
-            load.set_rate(rate)
+            shaping = asyncio.get_running_loop().create_task(self.shape_load(load, rate))
             steady_started = self.timeline.now()
-            await asyncio.sleep(options.steady_seconds)
+            if options.release_at is not None:
+                await asyncio.sleep(max(0.0, options.release_at - self.timeline.now()))
+            else:
+                await asyncio.sleep(options.steady_seconds)
             rollout_started = self.timeline.now()
             self.say(f"rollout: applying {self.target.source}")
             self.release()
@@ -316,6 +358,12 @@ class Rehearsal:
                 load,
             )
             fault_reports = await self.finish_faults(fault_tasks)
+            await self.wait_for(
+                lambda: self.timeline.now() >= rollout_started + options.hold_seconds,
+                options.hold_seconds + 1,
+                "the end of --hold",
+                load,
+            )
             if self.controller.completed_at is not None:
                 await self.wait_for(
                     self.old_pods_settled,
@@ -335,6 +383,8 @@ class Rehearsal:
             records = await load.stop()
             self.say("load stopped")
         finally:
+            if shaping is not None:
+                shaping.cancel()
             if load is not None:
                 load.kill()
             await self.teardown()
@@ -385,7 +435,10 @@ class Rehearsal:
                 self.log_dir,
                 self.timeline.wall_start,
             ),
-            notes=[*self.source.notes, *self.runtime.notes()],
+            notes=[*self.source.notes, *self.runtime.notes(), *self.autoscaler_notes()],
+            replica_sets=self.replica_set_summaries(),
+            final_replicas=self.controller.spec.replicas,
+            autoscaling=self.autoscaling.summary() if self.autoscaling else None,
             edge=self.edge.summary(
                 {pod.address: pod.name for pod in self.pods_by_name.values()},
                 self.timeline.wall_start,
@@ -394,7 +447,45 @@ class Rehearsal:
             else None,
         )
 
+    def autoscaler_notes(self) -> list[str]:
+        hpa = self.target.autoscaler or self.source.autoscaler
+        if hpa is None or self.autoscaling is not None:
+            return []
+        return [
+            f"HorizontalPodAutoscaler {hpa.name} NOT run (--pin-replicas): replicas fixed at"
+            f" {self.source.deployment.replicas}"
+        ]
+
+    def replica_set_summaries(self) -> list[ReplicaSetSummary]:
+        controllers = [self.controller]
+        if isinstance(self.controller, RolloutController) and self.controller.workload:
+            controllers.insert(0, self.controller.workload)
+        return [
+            ReplicaSetSummary(
+                rs.name,
+                rs.template.version,
+                "Rollout" if isinstance(controller, RolloutController) else "Deployment",
+                list(rs.resizes),
+                [pod.name for pod in rs.pods],
+            )
+            for controller in controllers
+            for rs in controller.replica_sets
+        ]
+
+    async def shape_load(self, load: LoadProcess, rate: float) -> None:
+        """The load's rate along --load-shape, `rate` being its peak."""
+        shape, sent = self.options.shape, None
+        while True:
+            since = None if self.released_at is None else self.timeline.now() - self.released_at
+            wanted = max(1.0, rate * shape.fraction(since))
+            if wanted != sent:
+                load.set_rate(wanted)
+                sent = wanted
+            await asyncio.sleep(STEP_SECONDS)
+
     async def teardown(self) -> None:
+        if self.autoscaling is not None:
+            await self.autoscaling.stop()
         await self.controller.stop()
         await asyncio.gather(
             *(pod.force_stop() for pod in self.controller.pods()), return_exceptions=True

@@ -38,6 +38,14 @@ from tools.rehearsal.timeline import PodEvent, Timeline
 RESYNC_SECONDS = 0.05
 
 
+@dataclass(frozen=True)
+class Resize:
+    """The ReplicaSet's spec.replicas from `t` (run seconds) on."""
+
+    t: float
+    replicas: int
+
+
 @dataclass
 class ReplicaSet:
     name: str
@@ -49,6 +57,7 @@ class ReplicaSet:
     # replicas (and those plus maxSurge) when the controller created or last sized this one.
     desired_replicas: int | None = None
     max_replicas: int | None = None
+    resizes: list[Resize] = field(default_factory=list)  # for the report
 
     def active(self) -> list[Pod]:
         return [p for p in self.pods if not p.terminating and not p.gone]
@@ -75,6 +84,7 @@ class DeploymentController:
         self.make_pod = make_pod
         self.rng = rng
         self.spec: Deployment | None = None
+        self.applied: Deployment | None = None  # the manifest's record, as last applied
         self.replica_sets: list[ReplicaSet] = []  # the last is the new one
         self.wake = asyncio.Event()
         self.failed_reason = ""
@@ -87,7 +97,15 @@ class DeploymentController:
     # -- API ---------------------------------------------------------------------------------
 
     def apply(self, deployment: Deployment) -> None:
-        """Like `kubectl apply` of a new Deployment spec: start (or continue) a rollout."""
+        """Like `kubectl apply` of a new Deployment spec: start (or continue) a rollout.
+        spec.replicas stays what it is (an HPA's count) unless the manifest's own replicas
+        changed, as `kubectl apply`'s three-way merge does; Argo CD keeps it in any case
+        (ignoreDifferences on /spec/replicas with RespectIgnoreDifferences,
+        argocd/application.yaml)."""
+        applied = deployment
+        if self.applied is not None and self.applied.replicas == deployment.replicas:
+            deployment = replace(deployment, replicas=self.spec.replicas)
+        self.applied = applied
         self.spec = deployment
         self.completed_at = None
         self.failed_reason = ""
@@ -220,6 +238,7 @@ class DeploymentController:
                 "deployment", f"scaled {direction}", f"{rs.name} {rs.replicas} -> {replicas}"
             )
             rs.replicas = replicas
+            rs.resizes.append(Resize(self.timeline.now(), replicas))
             self._sync_replica_set(rs)
             changed = True
         if changed:

@@ -102,6 +102,23 @@ def naive(rendered: dict) -> list[dict]:
     return without_pre_stop(rendered) + strategy(rolling.get("maxSurge", "25%"), 1)
 
 
+def hpa_scale_down(window: int, percent: int = 100, period: int = 15) -> dict[str, list[dict]]:
+    """The HPA's scaleDown rules replaced (kind_ops for `write`): a stabilization window of
+    `window` seconds and one policy of `percent` % per `period` seconds (upstream's default
+    scale-down policy is 100 % per 15 s, pkg/apis/autoscaling/v2/defaults.go)."""
+    rules = {
+        "stabilizationWindowSeconds": window,
+        "policies": [{"type": "Percent", "value": percent, "periodSeconds": period}],
+    }
+    return {"HorizontalPodAutoscaler": [put("/spec/behavior/scaleDown", rules)]}
+
+
+def hpa_min(replicas: int) -> dict[str, list[dict]]:
+    """The HPA's minReplicas (kind_ops for `write`), for a variant that runs fewer pods than the
+    shipped HPA allows."""
+    return {"HorizontalPodAutoscaler": [put("/spec/minReplicas", replicas)]}
+
+
 def memory_hog(megabytes: int) -> list[dict]:
     """A release that outgrows its memory limit at start: the container allocates `megabytes`
     MiB before it starts the server (a container runtime enforces the limit)."""
@@ -128,9 +145,10 @@ def adoption(
     directory: str | Path,
     ops: list[dict] = (),
     rollout_ops: list[dict] = (),
+    kind_ops: dict[str, list[dict]] | None = None,
 ) -> Path:
     """The step from a plain Deployment to Argo Rollouts: `overlay` with the Rollout
     `component` switched on, its workloadRef scaling the running Deployment down as
     `scale_down` says (never, onsuccess or progressively)."""
     scale = put("/spec/workloadRef/scaleDown", scale_down)
-    return write(overlay, list(ops), directory, [component], [*rollout_ops, scale])
+    return write(overlay, list(ops), directory, [component], [*rollout_ops, scale], kind_ops)

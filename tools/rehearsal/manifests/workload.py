@@ -138,9 +138,6 @@ def read_workload(
         users = [s for s in services if s.name == rollout.strategy.active_service]
     if not users:
         raise RehearsalError(f"{source}: no Service for the users' requests selects the pods")
-    notes = []
-    if hpa_min is not None:
-        notes.append(f"HorizontalPodAutoscaler present: replicas fixed at {deployment.replicas}")
     try:
         exposure = read_exposure(resources)
     except ExposureError as error:
@@ -155,7 +152,6 @@ def read_workload(
         deployment=deployment,
         service=users[0],
         exposure=exposure,
-        notes=tuple(notes),
         disruption_budget=read_disruption_budget(resources, source, holder),
         rollout=rollout,
         services=tuple(services),

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, FaultReport
 from tools.rehearsal.manifests.rollout import BlueGreen, Rollout
+from tools.rehearsal.report import autoscaling
 from tools.rehearsal.report.traces import cause, causes
 from tools.rehearsal.result import Result
 from tools.rehearsal.timeline import PodEvent
 from tools.rehearsal.traffic.outcomes import RequestRecord
 
 EMULATED = (
-    "emulated: Deployment controller, kubelet (probes, preStop, signals), kube-proxy (Service)"
+    "emulated: Deployment controller, HorizontalPodAutoscaler and metrics-server (CPU and memory"
+    " read from each pod's cgroups), kubelet (probes, preStop, signals), kube-proxy (Service)"
 )
 EMULATED_ROLLOUTS = (
     "emulated: Argo Rollouts controller (its analysis Jobs run for real), ReplicaSet controller,"
-    " kubelet (probes, preStop, signals), kube-proxy (Services)"
+    " HorizontalPodAutoscaler and metrics-server, kubelet (probes, preStop, signals),"
+    " kube-proxy (Services)"
 )
 TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT", "KEEPALIVE_SECONDS")
 FIRST_FAILURES = 5  # failed requests the text summary traces
@@ -132,6 +135,7 @@ def summarize(result: Result) -> dict:
         "strategy": {
             "type": deployment.strategy_type,
             "replicas": deployment.replicas,
+            "final_replicas": result.final_replicas,
             "maxSurge": deployment.max_surge,
             "maxUnavailable": deployment.max_unavailable,
             "resolved_max_surge": fenceposts.max_surge,
@@ -197,6 +201,7 @@ def summarize(result: Result) -> dict:
         "faults": [fault_summary(fault, result) for fault in result.faults],
         "notes": result.notes,
         "edge": asdict(result.edge) if result.edge else None,
+        "scaling": autoscaling.summary(result),
         "ok": result.ok,
     }
 
@@ -376,7 +381,7 @@ def text(summary: dict) -> str:
         f"  strategy      {strategy['argo_rollouts'] or strategy['type']} "
         f"maxSurge {strategy['maxSurge']} -> {strategy['resolved_max_surge']}, "
         f"maxUnavailable {strategy['maxUnavailable']} -> {strategy['resolved_max_unavailable']} "
-        f"({strategy['replicas']} replicas), minReadySeconds {strategy['minReadySeconds']:g}, "
+        f"({replicas_text(strategy)}), minReadySeconds {strategy['minReadySeconds']:g}, "
         f"progressDeadlineSeconds {strategy['progressDeadlineSeconds']:g}",
         "  termination   "
         + ", ".join(
@@ -430,9 +435,17 @@ def text(summary: dict) -> str:
             + f"  {pod['restarts']}"
             + (f" ({', '.join(sorted(set(pod['exit_reasons'])))})" if pod["restarts"] else "")
         )
+    lines += autoscaling.text_lines(summary["scaling"])
     lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]
     return "\n".join(lines)
+
+
+def replicas_text(strategy: dict) -> str:
+    final = strategy["final_replicas"]
+    if final is None or final == strategy["replicas"]:
+        return f"{strategy['replicas']} replicas"
+    return f"{strategy['replicas']} replicas in the manifest, {final} at the end"
 
 
 def edge_lines(edge: dict | None) -> list[str]:

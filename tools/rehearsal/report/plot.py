@@ -45,12 +45,102 @@ def pod_phases(result: Result, pod: str, end: float) -> list[tuple[float, float,
     return bars
 
 
+def replica_counts(result: Result, end: float) -> dict[str, list[tuple[float, int]]]:
+    """Each ReplicaSet's ready pods over time (steps at each pod's ready, not ready, terminating
+    and gone), from the pods' events."""
+    owner = {pod: rs.name for rs in result.replica_sets for pod in rs.pods}
+    ready: dict[str, set[str]] = {rs.name: set() for rs in result.replica_sets}
+    steps: dict[str, list[tuple[float, int]]] = {rs.name: [(0.0, 0)] for rs in result.replica_sets}
+    for event in result.events:
+        rs = owner.get(event.source)
+        if rs is None:
+            continue
+        if event.kind == PodEvent.READY:
+            ready[rs].add(event.source)
+        elif event.kind in (PodEvent.NOT_READY, PodEvent.TERMINATING, PodEvent.GONE):
+            ready[rs].discard(event.source)
+        else:
+            continue
+        steps[rs].append((event.t, len(ready[rs])))
+    for rs in steps:
+        steps[rs].append((end, len(ready[rs])))
+    return steps
+
+
+def draw_replicas(axis, result: Result, end: float) -> None:
+    """Desired (the ReplicaSet's spec.replicas, dashed) and ready pods (solid) per ReplicaSet,
+    each HPA rescale marked with what it read."""
+    counts = replica_counts(result, end)
+    for index, rs in enumerate(result.replica_sets):
+        colour = f"C{index}"
+        label = f"{rs.version} {rs.name[-10:]}"
+        desired = [(0.0, 0)] + [(r.t, r.replicas) for r in rs.resizes] + [(end, None)]
+        xs = [t for t, _ in desired]
+        ys = [n for _, n in desired[:-1]] + [desired[-2][1]]
+        axis.plot(xs, ys, drawstyle="steps-post", linestyle="--", color=colour, linewidth=1)
+        steps = counts[rs.name]
+        axis.plot(
+            [t for t, _ in steps], [n for _, n in steps], drawstyle="steps-post", color=colour,
+            label=f"{label} ready (dashed: desired)",
+        )  # fmt: skip
+    scaling = result.autoscaling
+    if scaling is not None:
+        for sync in scaling.syncs:
+            if sync.rescaled:
+                axis.axvline(sync.t, color="#9467bd", linewidth=1)
+                utilization = next((m for m in sync.metric_statuses if m is not None), None)
+                read = "" if utilization is None else f" (cpu {utilization.average_utilization}%)"
+                axis.annotate(
+                    f"HPA {sync.current_replicas}->{sync.desired_replicas}{read}",
+                    (sync.t, sync.desired_replicas), fontsize=7, color="#9467bd",
+                    xytext=(3, 2), textcoords="offset points",
+                )  # fmt: skip
+    axis.set_ylabel("pods")
+    axis.legend(loc="upper left", fontsize=7)
+
+
+def draw_cpu(axis, result: Result) -> None:
+    """Each pod's CPU as metrics-server served it after each scrape, against the HPA's target."""
+    scaling = result.autoscaling
+    by_pod: dict[str, list[tuple[float, int]]] = {}
+    for sample in scaling.usage:
+        by_pod.setdefault(sample.pod, []).append((sample.t, sample.cpu))
+    for pod, points in by_pod.items():
+        axis.plot([t for t, _ in points], [m for _, m in points], marker=".", linewidth=0.8,
+                  label=pod[-5:])  # fmt: skip
+    request = result.target.deployment.template.cpu_request
+    for metric in scaling.hpa.metrics:
+        utilization = metric.target.average_utilization
+        if metric.resource == "cpu" and utilization is not None and request:
+            target = request * 1000 * utilization / 100
+            axis.axhline(target, color="#9467bd", linestyle=":", linewidth=1)
+            axis.text(0, target, f" HPA target {target:.0f}m", fontsize=7, color="#9467bd",
+                      va="bottom")  # fmt: skip
+    axis.set_ylabel("CPU m (top)")
+    if 0 < len(by_pod) <= 12:
+        axis.legend(loc="upper left", fontsize=6, ncol=4)
+
+
 def draw(result: Result, path: Path) -> Path:
     series = per_second(result.records)
     end = max([r.started for r in result.records] + [e.t for e in result.events] + [1.0])
-    figure, (answered, failures, latency, pods) = plt.subplots(
-        4, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 1.5, 3]}
+    panels = [3, 1.5, 1.5, 3]
+    if result.replica_sets:
+        panels.append(2)
+    if result.autoscaling is not None:
+        panels.append(2)
+    figure, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(11, 9 + 2 * (len(panels) - 4)),
+        sharex=True,
+        gridspec_kw={"height_ratios": panels},
     )
+    answered, failures, latency, pods, *scaling = axes
+    if result.replica_sets:
+        draw_replicas(scaling[0], result, end)
+    if result.autoscaling is not None:
+        draw_cpu(scaling[-1], result)
     for version, counts in series["ok_by_version"].items():
         answered.plot(
             list(counts), list(counts.values()), drawstyle="steps-post", label=version or "?"
@@ -99,8 +189,8 @@ def draw(result: Result, path: Path) -> Path:
         loc="lower left",
         fontsize=8,
     )
-    pods.set_xlabel("seconds")
-    for axis in (answered, failures, latency, pods):
+    axes[-1].set_xlabel("seconds")
+    for axis in axes:
         axis.axvline(result.rollout_started, color="k", linestyle="--", linewidth=0.8)
         if result.rollout_completed is not None:
             axis.axvline(result.rollout_completed, color="k", linestyle=":", linewidth=0.8)

@@ -77,6 +77,17 @@ WGET = ClientModel(
     "test/e2e/framework/network/utils.go httpGetNoConnectionPoolTimeout (the e2e tests poll a "
     "Service with DisableKeepAlives)",
 )
+# The load generator of the Kubernetes documentation's HPA walkthrough (tasks/run-application/
+# horizontal-pod-autoscale-walkthrough): `while sleep 0.01; do wget -q -O- http://php-apache;
+# done`: one request at a time on a new connection, 10 ms apart, whatever the answers take.
+WGET_LOOP = ClientModel(
+    "wget-loop",
+    THINK,
+    keep_alive=False,
+    think_seconds=(0.01, 0.01),
+    source="the HPA walkthrough's `while sleep 0.01; do wget -q -O- http://php-apache; done` "
+    "(busybox networking/wget.c: one connection per fetch); a failed fetch is not retried",
+)
 KEEP_ALIVE = ClientModel(
     "keep-alive",
     PACED,
@@ -123,7 +134,8 @@ OPEN_LOOP = ClientModel(
 )
 
 MODELS = {
-    model.name: model for model in (WGET, KEEP_ALIVE, PYTHON_REQUESTS, GO_NET_HTTP, OPEN_LOOP)
+    model.name: model
+    for model in (WGET, WGET_LOOP, KEEP_ALIVE, PYTHON_REQUESTS, GO_NET_HTTP, OPEN_LOOP)
 }
 
 # Clients per model.

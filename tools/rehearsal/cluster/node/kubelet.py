@@ -75,6 +75,8 @@ class Pod:
         self.on_change = on_change
         self.log_path = log_dir / f"{name}.log"
         self.created_at = timeline.now()
+        self.start_time = self.created_at  # status.startTime: the kubelet took the pod on
+        self.ready_transition = self.created_at  # the Ready condition's lastTransitionTime
         self.started = False  # startup probe passed
         self.containers_ready = False  # the kubelet's view: readiness probe passing
         self.reported_containers_ready = False  # ContainersReady, as the API server has it
@@ -123,6 +125,21 @@ class Pod:
             terminating=self.terminating,
         )
 
+    @property
+    def phase(self) -> str:
+        """status.phase as the HPA reads it: Pending until a container has run, then Running
+        (restarts keep it Running under restartPolicy Always)."""
+        return "Running" if self.container is not None else "Pending"
+
+    def backdate(self, seconds: float) -> None:
+        """Make the pod look `seconds` older to the control plane: a rehearsal's starting pods
+        stand for pods that have served for a while (long available, past the HPA's CPU
+        initialization period)."""
+        self.start_time -= seconds
+        self.ready_transition -= seconds
+        if self.ready_since is not None:
+            self.ready_since -= seconds
+
     def available(self, min_ready_seconds: float) -> bool:
         if not self.ready or self.terminating or self.ready_since is None:
             return False
@@ -169,6 +186,7 @@ class Pod:
             return False
         self.ready = ready
         self.ready_since = self.timeline.now() if ready else None
+        self.ready_transition = self.timeline.now()
         if ready and self.first_ready is None:
             self.first_ready = self.ready_since
         self.timeline.record(self.name, PodEvent.READY if ready else PodEvent.NOT_READY)

@@ -76,18 +76,12 @@ class RolloutController(
         self.analysis_at = ""  # where the analysis runs: "pre-promotion", "step 2"
         self.passed: set[str] = set()  # where analyses passed in this rollout
         self.status = RolloutStatus()  # as the last reconcile persisted it
-        self.applied: Deployment | None = None  # the manifest's record, as last applied
 
     def apply(self, deployment: Deployment) -> None:
-        """Apply the Rollout's manifest. spec.replicas stays what it is (an HPA's count) unless
-        the manifest's own replicas changed, as `kubectl apply`'s three-way merge does; Argo CD
-        keeps it in any case (ignoreDifferences on /spec/replicas with RespectIgnoreDifferences,
-        argocd/application.yaml)."""
+        """Apply the Rollout's manifest (spec.replicas kept as DeploymentController.apply keeps
+        it)."""
         known = {rs.template.template_hash for rs in self.replica_sets}
         spec = replace(deployment, template=rollout_template(deployment.template))
-        if self.applied is not None and self.applied.replicas == deployment.replicas:
-            spec = replace(spec, replicas=self.spec.replicas)
-        self.applied = deployment
         super().apply(spec)
         if spec.template.template_hash not in known:
             self.revision += 1
