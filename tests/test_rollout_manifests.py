@@ -512,3 +512,18 @@ def test_the_prometheus_template_check_catches_a_mistake():
             f"invalid for {ARGO}: Additional properties are not allowed ('querry' was unexpected)",
         )
     ]
+
+
+@pytest.mark.parametrize("component", [BLUE_GREEN, CANARY])
+def test_a_rollout_is_created_at_the_hpas_maximum_so_adopting_the_deployment_drops_no_pod(
+    component,
+):
+    """Argo Rollouts v1.9.1 scales the workloadRef'd Deployment to the Rollout's replicas minus
+    its ready pods (rollout/replicaset.go reconcileNewReplicaSet): a Rollout created below the
+    count the HPA holds the Deployment at drops pods the load needs (argoproj/argo-rollouts#4110;
+    tests/tools/rehearsal/cluster/rollouts/test_rollout_adoption_scaling.py rehearses it)."""
+    resources = render_with_components(ROOT / "overlays/v2", [ROOT / component])
+    (rollout,) = find(resources, "Rollout")
+    (hpa,) = find(resources, "HorizontalPodAutoscaler")
+    assert rollout["spec"]["workloadRef"]["scaleDown"] == "progressively"
+    assert rollout["spec"]["replicas"] >= hpa["spec"]["maxReplicas"]

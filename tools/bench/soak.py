@@ -1,8 +1,10 @@
 """`zdt soak`: many rollout rehearsals back to back, to put a number on "0 failed".
 
-Each run is the rehearsal of `make demo` (real server processes and load, emulated controller,
-kubelet and Service), from --from to --to. The capacity is measured once, in the first run, and
-every run then loads the Service at that rate. Per run it prints the requests, the failures by
+Each run is the rehearsal of `make demo`'s ours (real server processes and load, emulated
+controller, HPA, kubelet and Service), from --from to --to, released as the demo releases it: just
+before the HPA's first sync with a full window of metrics, so that the HPA rescales during the
+rollout (--pin-replicas: not run). The capacity is measured once, in the first run, and every run
+then loads the Service at that rate. Per run it prints the requests, the failures by
 cause and a trace of each failed request; at the end the totals and 95 % upper bounds on the
 per-request loss probability and on the share of runs that lose anything. A run that lost a
 request keeps its JSON (with every failed request's connection record and its pod's log) and
@@ -15,11 +17,12 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tools.bench.stats import upper_bound
 from tools.rehearsal.cli import make_runtime, overlay_path, run_until_stopped
+from tools.rehearsal.demo.ours import describe_rescales, ours_options, rescales_during_rollout
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
@@ -42,6 +45,11 @@ class RunFigures:
     traces: list[str] = field(default_factory=list)
     # client model -> [requests, failed]
     by_client: dict[str, list[int]] = field(default_factory=dict)
+    # The HPA's rescales during the rollout ("3 -> 5 at 18.5 s, cpu 124%"), and its count at
+    # the end of the run.
+    rescales: str = ""
+    rescaled_in_rollout: bool = False
+    final_replicas: int | None = None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="every view lags exactly this long (default: the hostile world's heavy-tailed lag"
         " on 3 nodes)",
+    )
+    p.add_argument(
+        "--pin-replicas", action="store_true", help="do not run the HPA (replicas as the manifest)"
     )
     p.add_argument("--out", type=Path, default=ROOT / "out" / "soak")
     return p
@@ -94,6 +105,7 @@ def totals(figures: list[RunFigures]) -> dict:
     return {
         "runs": len(figures),
         "complete_runs": sum(f.complete for f in figures),
+        "runs_rescaled_in_rollout": sum(f.rescaled_in_rollout for f in figures),
         "requests": requests,
         "failed": failed,
         "runs_with_failures": lossy,
@@ -109,7 +121,8 @@ def describe_totals(total: dict) -> str:
         [
             f"soak: {total['runs']} runs ({total['complete_runs']} complete), "
             f"{total['requests']} requests, {total['failed']} failed, "
-            f"{total['runs_with_failures']} runs with a failure",
+            f"{total['runs_with_failures']} runs with a failure; the HPA rescaled during"
+            f" {total['runs_rescaled_in_rollout']} of the rollouts",
             *(f"  {count:>6}  {cause}" for cause, count in total["causes"].items()),
             *(
                 f"  {name:<16} {tried:>9} requests, {lost} failed"
@@ -152,17 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate
     try:
         for run in range(1, args.runs + 1):
-            options = Options(
-                name=f"run-{run:03d}",
-                out_dir=args.out,
-                rate=rate,
+            options = replace(
+                ours_options(f"run-{run:03d}", args.out, rate, progress=False),
                 load_fraction=args.load_fraction,
-                capacity_seconds=2.0,
-                steady_seconds=1.0,
-                tail_seconds=0.5,
                 propagation_delay=args.propagation_delay,
                 propagation_jitter=0.0,
-                progress=False,
+                pin_replicas=args.pin_replicas,
             )
             rehearsal = Rehearsal(source, target, runtime, options)
             result = asyncio.run(run_until_stopped(rehearsal))
@@ -180,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
                     name: [figures["requests"], figures["failed"]]
                     for name, figures in summary["by_client"].items()
                 },
+                rescales=describe_rescales(result),
+                rescaled_in_rollout=bool(rescales_during_rollout(result)),
+                final_replicas=result.final_replicas,
             )
             figures.append(figure)
             rollout = "incomplete" if figure.rollout_s is None else f"{figure.rollout_s:.1f} s"
             print(
                 f"run {run}/{args.runs}: {figure.requests} requests at {result.rate:.0f} req/s,"
-                f" {figure.failed} failed, rollout {rollout}",
+                f" {figure.failed} failed, rollout {rollout}; HPA {figure.rescales}",
                 flush=True,
             )
             for line in figure.traces:
@@ -213,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             "nodes": world.nodes,
             "lag": world.lag.describe(),
             "endpoint_batch_s": world.batch_period,
+            "hpa": "pinned" if args.pin_replicas else "runs",
         },
         "totals": total,
         "runs": [asdict(f) for f in figures],

@@ -62,6 +62,9 @@ RELEASES = [
 ]
 
 
+MINIMUM = 3  # base/horizontalpodautoscaler.yaml minReplicas
+
+
 def release_plans(rate: float, traffic: dict[str, int], directory: Path, out: Path) -> list[Plan]:
     plans = []
     for index, release in enumerate(RELEASES):
@@ -78,6 +81,9 @@ def release_plans(rate: float, traffic: dict[str, int], directory: Path, out: Pa
             out_dir=out,
             rate=rate,
             traffic=traffic,
+            # A Rollout is created at the HPA's maximum (components/*/rollout.yaml); at this load
+            # the HPA has long brought it down to its minimum, as the Deployment.
+            start_replicas=MINIMUM,
             steady_seconds=1.0,
             tail_seconds=0.5,
             progress=False,
