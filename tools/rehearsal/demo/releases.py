@@ -62,9 +62,6 @@ RELEASES = [
 ]
 
 
-MINIMUM = 3  # base/horizontalpodautoscaler.yaml minReplicas
-
-
 def release_plans(rate: float, traffic: dict[str, int], directory: Path, out: Path) -> list[Plan]:
     plans = []
     for index, release in enumerate(RELEASES):
@@ -76,6 +73,7 @@ def release_plans(rate: float, traffic: dict[str, int], directory: Path, out: Pa
         v2 = variants.write(
             ROOT / "overlays/v2", broken, directory / name / "v2", components, shorter
         )
+        source = load_overlay(v1, "overlays/v1")
         options = Options(
             name=name,
             out_dir=out,
@@ -83,12 +81,11 @@ def release_plans(rate: float, traffic: dict[str, int], directory: Path, out: Pa
             traffic=traffic,
             # A Rollout is created at the HPA's maximum (components/*/rollout.yaml); at this load
             # the HPA has long brought it down to its minimum, as the Deployment.
-            start_replicas=MINIMUM,
+            start_replicas=source.autoscaler.min_replicas,
             steady_seconds=1.0,
             tail_seconds=0.5,
             progress=False,
         )
-        source = load_overlay(v1, "overlays/v1")
         target = load_overlay(v2, "overlays/v2" + (" (broken)" if release.broken else ""))
         plans.append(Plan(source, target, ProcessRuntime("app"), options))
     return plans
