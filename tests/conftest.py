@@ -6,8 +6,12 @@ import pytest
 from tools.image.build import build_image
 from tools.image.engine import Engine, EngineUnavailable, find_engine
 from tools.serverprocess import ServerProcess
+from tools.validate.overlays import load_variants
 
 IMAGE_VERSIONS = ("v1", "v2")
+# The fixture of every overlay rendered with every combination of components: the tests that use
+# it are kept on one worker, which renders them once.
+RENDERS = "rendered_variants"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
@@ -15,10 +19,24 @@ def pytest_collection_modifyitems(config, items):
     """`make test` runs the suite on several pytest-xdist workers (`-n`, `--dist loadgroup`).
     The container tests stay together on one worker, one after the other: they build and run
     the same image tags with one engine, and the session's images (below) are then built once.
-    The rest spreads freely."""
+    So do the tests that read every overlay rendered with every combination of components
+    (RENDERS), rendered once.
+    The rest spreads freely, the longest first."""
     for item in items:
         if item.get_closest_marker("container"):
             item.add_marker(pytest.mark.xdist_group("container"))
+        elif RENDERS in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("renders"))
+    # The workers take tests in this order: the longest first (the two groups, which run one
+    # test after the other, then the rehearsals of tens of seconds each), so that no worker is
+    # left with one at the end while the others are idle.
+    items.sort(
+        key=lambda item: (
+            not item.get_closest_marker("container"),
+            RENDERS not in getattr(item, "fixturenames", ()),
+            not item.get_closest_marker("rehearsal"),
+        )
+    )
 
 
 @pytest.fixture
@@ -61,3 +79,10 @@ def engine() -> Engine:
 def images(engine) -> dict[str, str]:
     """The image of each version, built once per test session (the engine caches layers)."""
     return {version: build_image(engine, version) for version in IMAGE_VERSIONS}
+
+
+@pytest.fixture(scope="session")
+def rendered_variants() -> dict:
+    """Every overlay rendered with each combination of components (zdt validate's renders),
+    once per session."""
+    return load_variants()

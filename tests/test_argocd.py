@@ -11,7 +11,6 @@ import yaml
 from tools.kustomize import find, render
 from tools.repo import ROOT
 from tools.validate import crd
-from tools.validate.overlays import load_variants
 
 # The supported range, oldest first: one directory of CRDs per end (tests/data/*/README.md).
 DATA = ROOT / "tests" / "data"
@@ -97,7 +96,6 @@ def test_a_cluster_resource_restricted_by_name_needs_3_3_or_newer():
 
 RENDERED = render(ROOT / APPLICATION["spec"]["source"]["path"])
 # Each overlay with each opt-in component of components/ switched on, by component.
-VARIANTS = load_variants()
 
 
 def test_application_tracks_an_overlay_on_main_that_renders():
@@ -162,18 +160,18 @@ def test_destination_is_the_namespace_the_overlay_renders():
     assert namespaces == {APPLICATION["spec"]["destination"]["namespace"]}
 
 
-def union(overlay: str) -> list[dict]:
+def union(overlay: str, variants: dict) -> list[dict]:
     """What the overlay renders alone and with each opt-in component switched on."""
-    renders = [v for vs in VARIANTS.values() for v in vs if v.name.startswith(overlay + "+")]
+    renders = [v for vs in variants.values() for v in vs if v.name.startswith(overlay + "+")]
     return render(ROOT / overlay) + [r for v in renders for r in v.resources]
 
 
 @pytest.mark.parametrize("overlay", ["overlays/v1", "overlays/v2"])
-def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
+def test_project_allows_exactly_the_kinds_the_overlays_render(overlay, rendered_variants):
     # With any one component switched on (the one line in the overlay), Argo CD may sync all of
     # it without a change to the project; and the project allows nothing that no render has.
-    assert project_problems(PROJECT, union(overlay)) == []
-    for variants in VARIANTS.values():
+    assert project_problems(PROJECT, union(overlay, rendered_variants)) == []
+    for variants in rendered_variants.values():
         (variant,) = [v for v in variants if v.name.startswith(overlay + "+")]
         assert [p for p in project_problems(PROJECT, variant.resources) if "not allowed" in p] == []
 
@@ -190,16 +188,16 @@ def test_project_allows_exactly_the_kinds_the_overlays_render(overlay):
         ("gateway.k8s.aws", "TargetGroupConfiguration"),
     ],
 )
-def test_a_component_needs_its_kinds_in_the_project(group, kind):
+def test_a_component_needs_its_kinds_in_the_project(group, kind, rendered_variants):
     narrow = copy.deepcopy(PROJECT)
     entries = narrow["spec"]["namespaceResourceWhitelist"]
     entries.remove({"group": group, "kind": kind})
-    assert project_problems(narrow, union("overlays/v2")) == [
+    assert project_problems(narrow, union("overlays/v2", rendered_variants)) == [
         f"{(group, kind)} is rendered but not allowed"
     ]
 
 
-def test_the_project_check_catches_a_missing_or_a_spare_kind():
+def test_the_project_check_catches_a_missing_or_a_spare_kind(rendered_variants):
     missing = copy.deepcopy(PROJECT)
     missing["spec"]["namespaceResourceWhitelist"].pop()
     spare = copy.deepcopy(PROJECT)
@@ -208,10 +206,10 @@ def test_the_project_check_catches_a_missing_or_a_spare_kind():
     wide["spec"]["clusterResourceWhitelist"].append({"group": "*", "kind": "*"})
     for broken in (missing, spare, wide):
         assert project_problems(broken, RENDERED)
-        assert project_problems(broken, union("overlays/v2"))
+        assert project_problems(broken, union("overlays/v2", rendered_variants))
 
 
-def test_project_allows_only_its_own_namespace_cluster_wide():
+def test_project_allows_only_its_own_namespace_cluster_wide(rendered_variants):
     namespace = APPLICATION["spec"]["destination"]["namespace"]
     entries = PROJECT["spec"]["clusterResourceWhitelist"]
     assert [e for e in entries if e["kind"] == "Namespace"] == [
@@ -220,7 +218,7 @@ def test_project_allows_only_its_own_namespace_cluster_wide():
     # Anything else cluster-wide names one rendered resource (project_problems checks it): the
     # policy of components/verify-signatures (docs/release.md), and nothing else.
     assert all(e.get("name") for e in entries)
-    (policy,) = find(union("overlays/v2"), "ImageValidatingPolicy")
+    (policy,) = find(union("overlays/v2", rendered_variants), "ImageValidatingPolicy")
     assert [e for e in entries if e["kind"] != "Namespace"] == [
         {"group": "policies.kyverno.io", "kind": policy["kind"], "name": policy["metadata"]["name"]}
     ]
@@ -234,19 +232,19 @@ def test_sync_is_automated_with_retry():
     assert set(policy["retry"]["backoff"]) == {"duration", "factor", "maxDuration"}
 
 
-def test_sync_leaves_the_replica_count_to_the_hpa():
+def test_sync_leaves_the_replica_count_to_the_hpa(rendered_variants):
     (deployment,) = find(RENDERED, "Deployment")
     (hpa,) = find(RENDERED, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     # With a rollout component the HPA scales the Rollout, and Argo Rollouts the Deployment.
     rollouts = {
         r["metadata"]["name"]
-        for variants in VARIANTS.values()
+        for variants in rendered_variants.values()
         for variant in variants
         for r in find(variant.resources, "Rollout")
     }
     (rollout,) = rollouts
-    for variants in VARIANTS.values():
+    for variants in rendered_variants.values():
         for variant in variants:
             if find(variant.resources, "Rollout"):
                 (hpa,) = find(variant.resources, "HorizontalPodAutoscaler")

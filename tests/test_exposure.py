@@ -23,7 +23,7 @@ from tools.kustomize import render, render_with_components
 from tools.repo import ROOT
 from tools.validate import crd
 from tools.validate.invariants import REFUSAL_REASONS, check_overlays
-from tools.validate.overlays import AWS_ALB, BLUE_GREEN, load_overlays, load_variants
+from tools.validate.overlays import AWS_ALB, BLUE_GREEN, load_overlays
 from tools.validate.summary import describe
 
 GATEWAY = "components/gateway-api"
@@ -271,9 +271,9 @@ def test_what_is_not_a_gateway_api_duration(text):
 # The variants zdt validate renders, as they are.
 
 
-@pytest.fixture(scope="module")
-def variants() -> dict:
-    return load_variants()
+@pytest.fixture
+def variants(rendered_variants) -> dict:
+    return rendered_variants
 
 
 def test_each_exposure_renders_alone_and_under_each_delivery_it_allows(variants):

@@ -14,8 +14,10 @@ from tests import gitrepo
 from tools.imageref import ImageRef
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
+from tools.rehearsal.cluster.autoscaling.pipeline import HPA_PHASE, METRICS_PHASE
 from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
+from tools.rehearsal.demo.ours import rescales_during_rollout
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay, load_revision
@@ -133,20 +135,36 @@ def test_bad_probe_port_is_named(tmp_path):
 # -- rehearsals ---------------------------------------------------------------------------
 
 
+# A CPU request low enough that the tests' modest load (120 requests/s over two one-worker pods,
+# about 60m of CPU each) keeps the HPA above its 70 % target.
+HUNGRY = variants.put(f"{CONTAINER}/resources/requests/cpu", "40m")
+# The release 2 s before the HPA's first sync with a full window of metrics, as the demo's.
+RELEASE_AT = METRICS_PHASE + 15 + HPA_PHASE - 2
+
+
 @pytest.mark.rehearsal
-def test_rollout_v1_to_v2_under_load_loses_no_request(tmp_path):
-    source = variant(tmp_path, V1, small(V1), "v1")
-    target = variant(tmp_path, V2, small(V2), "v2")
-    opts = options(tmp_path, name="ours")
+def test_rollout_v1_to_v2_under_load_loses_no_request_while_the_hpa_scales_it(tmp_path):
+    """The HPA reads the pods' CPU from their cgroups and scales the Deployment during its
+    rollout; the Deployment controller shares the new count between the old and the new
+    ReplicaSet (sync.go scale); nothing is lost."""
+    source = variant(tmp_path, V1, [*small(V1), HUNGRY], "v1")
+    target = variant(tmp_path, V2, [*small(V2), HUNGRY], "v2")
+    opts = options(tmp_path, name="ours", release_at=RELEASE_AT)
     result, summary = rehearse_and_report(source, target, ProcessRuntime("app"), opts)
     assert result.rollout_completed is not None
     assert failures(result) == Counter()
     answered = Counter(record.version for record in result.records)
     assert set(answered) == {"v1", "v2"}
-    assert result.final_versions == ["v2", "v2"]
+    during = rescales_during_rollout(result)
+    assert during and during[0].desired_replicas > 2, result.autoscaling.syncs
+    assert any(event.kind == "proportional scale" for event in result.events)
+    rescales = [sync for sync in result.autoscaling.syncs if sync.rescaled]
+    assert result.final_replicas == rescales[-1].desired_replicas
+    assert result.final_versions == ["v2"] * result.final_replicas
     assert len(result.records) > 500
     assert Counter(record.client for record in result.records).keys() == set(profiles.HOSTILE)
     assert summary["failed"] == 0 and summary["rollout"]["status"] == "complete"
+    assert summary["scaling"]["autoscaler"]["rescales"]
     assert (opts.out_dir / "ours.json").is_file() and (opts.out_dir / "ours.png").is_file()
     assert (opts.out_dir / "ours-requests.csv").read_text().count("\n") == len(result.records) + 1
 

@@ -77,9 +77,9 @@ def all_problems(root: Path) -> list[str]:
     return [str(problem) for problem in problems]
 
 
-@pytest.fixture(scope="module")
-def variants() -> dict:
-    return load_variants()
+@pytest.fixture
+def variants(rendered_variants) -> dict:
+    return rendered_variants
 
 
 def test_each_switchable_component_is_rendered_into_each_overlay(variants):
