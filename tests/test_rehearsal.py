@@ -14,7 +14,7 @@ from tests import gitrepo
 from tools.imageref import ImageRef
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
-from tools.rehearsal.cluster.autoscaling.pipeline import HPA_PHASE, METRICS_PHASE
+from tools.rehearsal.cluster.autoscaling.pipeline import first_decision
 from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.demo.ours import rescales_during_rollout
@@ -138,8 +138,9 @@ def test_bad_probe_port_is_named(tmp_path):
 # A CPU request low enough that the tests' modest load (120 requests/s over two one-worker pods,
 # about 60m of CPU each) keeps the HPA above its 70 % target.
 HUNGRY = variants.put(f"{CONTAINER}/resources/requests/cpu", "40m")
-# The release 2 s before the HPA's first sync with a full window of metrics, as the demo's.
-RELEASE_AT = METRICS_PHASE + 15 + HPA_PHASE - 2
+# The release 2 s before the HPA's first sync with a full window of metrics, as the demo's (the
+# tests give the rate: no capacity to measure first).
+STEADY_BEFORE_THE_HPA = first_decision(15.0) - 2
 
 
 @pytest.mark.rehearsal
@@ -149,7 +150,7 @@ def test_rollout_v1_to_v2_under_load_loses_no_request_while_the_hpa_scales_it(tm
     ReplicaSet (sync.go scale); nothing is lost."""
     source = variant(tmp_path, V1, [*small(V1), HUNGRY], "v1")
     target = variant(tmp_path, V2, [*small(V2), HUNGRY], "v2")
-    opts = options(tmp_path, name="ours", release_at=RELEASE_AT)
+    opts = options(tmp_path, name="ours", steady_seconds=STEADY_BEFORE_THE_HPA)
     result, summary = rehearse_and_report(source, target, ProcessRuntime("app"), opts)
     assert result.rollout_completed is not None
     assert failures(result) == Counter()

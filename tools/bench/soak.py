@@ -22,7 +22,12 @@ from pathlib import Path
 
 from tools.bench.stats import upper_bound
 from tools.rehearsal.cli import make_runtime, overlay_path, run_until_stopped
-from tools.rehearsal.demo.ours import describe_rescales, ours_options, rescales_during_rollout
+from tools.rehearsal.demo.ours import (
+    LOAD_FRACTION,
+    describe_rescales,
+    ours_options,
+    rescales_during_rollout,
+)
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
@@ -50,6 +55,8 @@ class RunFigures:
     rescales: str = ""
     rescaled_in_rollout: bool = False
     final_replicas: int | None = None
+    # Each HPA sync: "18.5 s: 3 -> 5, cpu resource utilization (percentage of request): ...".
+    syncs: list[str] = field(default_factory=list)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,7 +66,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="target", default="overlays/v2")
     p.add_argument("--runtime", default="process", help="process, podman or docker")
     p.add_argument(
-        "--load-fraction", type=float, default=0.5, help="share of the measured capacity (0.5)"
+        "--load-fraction",
+        type=float,
+        default=LOAD_FRACTION,
+        help=f"share of the measured capacity (the demo's, {LOAD_FRACTION:g})",
     )
     p.add_argument("--rate", type=float, help="requests/s instead of a share of the capacity")
     p.add_argument(
@@ -191,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
                 rescales=describe_rescales(result),
                 rescaled_in_rollout=bool(rescales_during_rollout(result)),
                 final_replicas=result.final_replicas,
+                syncs=[
+                    f"{sync['t']:.1f} s: {sync['current']} -> {sync['desired']}, {sync['metrics']}"
+                    for sync in (summary["scaling"]["autoscaler"] or {}).get("syncs", [])
+                ],
             )
             figures.append(figure)
             rollout = "incomplete" if figure.rollout_s is None else f"{figure.rollout_s:.1f} s"

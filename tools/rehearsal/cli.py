@@ -133,13 +133,6 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     load.add_argument(
-        "--release-at",
-        type=float,
-        metavar="SECONDS",
-        help="apply the new state this many seconds after the run starts "
-        "(default: after --steady-seconds of load)",
-    )
-    load.add_argument(
         "--hold",
         type=float,
         default=0.0,
@@ -302,7 +295,6 @@ def options_from(args: argparse.Namespace) -> Options:
         keepalive_clients=args.keepalive_clients,
         wait_for_exit=args.wait_for_exit,
         load_shape=args.load_shape,
-        release_at=args.release_at,
         hold_seconds=args.hold,
         start_replicas=args.replicas,
         pin_replicas=args.pin_replicas,

@@ -66,8 +66,6 @@ class Options:
     capacity_seconds: float = 3.0
     steady_seconds: float = 2.0
     tail_seconds: float = 1.0  # load on the final state before stopping
-    # When the new state is applied, in run seconds; None: after steady_seconds of load.
-    release_at: float | None = None
     # Load kept at least this long after the release, whatever the rollout does: the time the
     # HPA gets to act (a run without a rollout needs it).
     hold_seconds: float = 0.0
@@ -122,7 +120,6 @@ class Options:
             "--keepalive-clients": self.keepalive_clients is None
             or 0 <= self.keepalive_clients <= 256,
             "--time-limit": 1 <= self.time_limit <= 3600,
-            "--release-at": self.release_at is None or 0 <= self.release_at <= 3600,
             "--hold": 0 <= self.hold_seconds <= 3600,
             "--replicas": self.start_replicas is None or 1 <= self.start_replicas <= 64,
             # metrics-server refuses less than 10 s (and less than its request timeout / 0.9).

@@ -297,8 +297,6 @@ class Rehearsal:
         if options.start_replicas is not None:
             self.controller.update_scale(options.start_replicas)  # as an HPA left it
         self.controller.start()
-        if self.autoscaling is not None:
-            self.autoscaling.start(self.source.autoscaler, self.controller)
         load: LoadProcess | None = None
         shaping: asyncio.Task | None = None
         try:
@@ -327,6 +325,8 @@ class Rehearsal:
             )
             await load.start()
             load_started = self.timeline.now()
+            if self.autoscaling is not None:
+                self.autoscaling.start(self.source.autoscaler, self.controller)
             capacity = None
             rate = options.rate
             if rate is None:
@@ -336,10 +336,7 @@ class Rehearsal:
                 self.say(f"capacity {capacity:.0f} req/s; load {rate:.0f} req/s")
             shaping = asyncio.get_running_loop().create_task(self.shape_load(load, rate))
             steady_started = self.timeline.now()
-            if options.release_at is not None:
-                await asyncio.sleep(max(0.0, options.release_at - self.timeline.now()))
-            else:
-                await asyncio.sleep(options.steady_seconds)
+            await asyncio.sleep(options.steady_seconds)
             rollout_started = self.timeline.now()
             self.say(f"rollout: applying {self.target.source}")
             self.release()

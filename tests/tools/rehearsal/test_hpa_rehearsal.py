@@ -32,8 +32,8 @@ def test_pods_the_hpa_removes_under_load_lose_nothing_of_ours_and_cut_the_naive_
             rate=60.0,
             keepalive_clients=12,
             start_replicas=4,
-            release_at=6.0,
-            hold_seconds=14.0,
+            steady_seconds=1.0,
+            hold_seconds=19.0,
             name=server,
         )
         plans.append(Plan(workload, workload, ProcessRuntime(server), opts))

@@ -6,8 +6,8 @@ connections when gunicorn kills them at its graceful timeout.
 The shipped HPA waits 300 s before it removes a pod, then removes one a minute (base/
 horizontalpodautoscaler.yaml). Here its scale-down rules are upstream's default policy (100 % per
 15 s, pkg/apis/autoscaling/v2/defaults.go) after a 20 s window: the HPA records the starting 6 as
-its first recommendation (3.5 s into the run), reads the load at 18.5 s, and removes every pod it
-may at 33.5 s, once that first recommendation has left the window, long after the load started.
+its first recommendation (2 s after the load starts), reads the load 17 s after, and removes
+every pod it may 32 s after, once that first recommendation has left the window.
 The pods go through the same termination as with the shipped rules, only sooner.
 """
 
@@ -25,10 +25,10 @@ from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
 
 SCALE_DOWN_WINDOW = 20  # seconds
-# The release (no rollout) at 20 s into the run, and the load at least 15 s more: past the HPA's
-# scale-down at 33.5 s.
-RELEASE_AT = 20.0
-HOLD_SECONDS = 15.0
+# The release (no rollout) 15 s after the load starts, and the load at least 20 s more: past the
+# HPA's scale-down 32 s after the load started.
+STEADY_SECONDS = 15.0
+HOLD_SECONDS = 20.0
 # Kept-alive clients: what the naive design's removed pods cut. Twice the hostile mix's 8, so
 # that some are on the three pods removed of six (all of 16 on the other three: 1 in 65 536).
 KEEP_ALIVE_CLIENTS = 16
@@ -79,7 +79,7 @@ def scale_down_plans(rate: float, directory: Path, out: Path) -> list[Plan]:
             rate=rate,
             traffic=dict(profiles.HOSTILE) | {profiles.KEEP_ALIVE.name: KEEP_ALIVE_CLIENTS},
             start_replicas=hpa.max_replicas,
-            release_at=RELEASE_AT,
+            steady_seconds=STEADY_SECONDS,
             hold_seconds=HOLD_SECONDS,
             tail_seconds=0.5,
             progress=False,

@@ -2,14 +2,16 @@
 every running container (node/resource_metrics.py), metrics-server scraping them at its
 resolution (metrics/server.py), and each pod's status as the API server has it (PodInfo).
 
-metrics-server and the HPA of the starting state run before the run starts, as in any cluster;
-their clocks are independent there, any phase as real as another. Here the scrapes fall at
-METRICS_PHASE + k x resolution in run seconds: the first finds the starting pods 2.5 s old (too
-young for metrics-server's fresh-container rule, which rates a container from its start only when
-it is 10 s to one resolution old), so their first rate covers the whole next resolution, and no
-first rate hinges on a millisecond at that rule's edges. Each HPA sync comes HPA_PHASE after a
-scrape, so it reads the scrape just before it. An HPA the new state creates syncs at once, as
-upstream's enqueueHPA does.
+metrics-server and the HPA of the starting state run before the load starts, as in any cluster;
+their clocks are independent there, any phase as real as another. Here the scrapes fall
+METRICS_DELAY after the load starts, then every resolution: the first finds the starting pods
+too young for metrics-server's fresh-container rule (which rates a container from its start only
+when it is 10 s to one resolution old), so every pod's first rate covers a whole resolution of
+load, whatever time the starting pods took to come up in every node's view, and no first rate
+hinges on a millisecond at that rule's edges. Each HPA sync comes HPA_PHASE after a scrape, so
+it reads the scrape just before it; its first decision with metrics comes `first_decision()`
+after the load starts. An HPA the new state creates syncs at once, as upstream's enqueueHPA
+does.
 """
 
 import asyncio
@@ -27,8 +29,14 @@ from tools.rehearsal.cluster.node.resource_metrics import endpoint
 from tools.rehearsal.manifests.autoscaler import HorizontalPodAutoscaler
 from tools.rehearsal.timeline import Timeline
 
-METRICS_PHASE = 2.5
+METRICS_DELAY = 1.0
 HPA_PHASE = 1.0
+
+
+def first_decision(resolution: float) -> float:
+    """Seconds from the load's start to the HPA's first sync with a full resolution of metrics
+    (the scrape that rates the starting pods, then HPA_PHASE)."""
+    return METRICS_DELAY + resolution + HPA_PHASE
 
 
 @dataclass
@@ -93,13 +101,13 @@ class Autoscaling:
         ]
 
     def start(self, spec: HorizontalPodAutoscaler | None, target: ScaleTarget) -> None:
-        """The run starts: metrics-server scrapes from METRICS_PHASE on, and the starting
+        """The load starts: metrics-server scrapes from METRICS_DELAY on, and the starting
         state's HPA, if it has one, syncs HPA_PHASE after each scrape."""
         loop = asyncio.get_running_loop()
-        self._starting = [loop.call_later(METRICS_PHASE, self.metrics.start)]
+        self._starting = [loop.call_later(METRICS_DELAY, self.metrics.start)]
         if spec is not None:
             self.controller = self.controller_of(spec, target)
-            first = METRICS_PHASE + HPA_PHASE
+            first = METRICS_DELAY + HPA_PHASE
             self._starting.append(loop.call_later(first, self.controller.start))
 
     def controller_of(
