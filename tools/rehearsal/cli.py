@@ -6,6 +6,7 @@ import dataclasses
 import multiprocessing
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,16 +344,23 @@ def rehearse(plan: Plan) -> Result:
     )
 
 
+def rehearse_later(plan: Plan, delay: float) -> Result:
+    time.sleep(delay)
+    return rehearse(plan)
+
+
 class Background:
     """Rehearsals running side by side, each in a process of its own: the emulated proxies
     relay every byte in their rehearsal's event loop, and one loop serving several rehearsals
     would delay each of them by all the others' work (the proxies of a real cluster are the
     nodes' kernels, and add no such delay)."""
 
-    def __init__(self, plans: list[Plan]) -> None:
+    def __init__(self, plans: list[Plan], delay: float = 0.0) -> None:
+        """`delay`: seconds each process waits before its rehearsal starts (so that the
+        rehearsal in the foreground starts its pods first)."""
         context = multiprocessing.get_context("spawn")  # no loop, thread or lock carried over
         self.pool = ProcessPoolExecutor(len(plans), mp_context=context)
-        self.futures = [self.pool.submit(rehearse, plan) for plan in plans]
+        self.futures = [self.pool.submit(rehearse_later, plan, delay) for plan in plans]
 
     def results(self) -> list[Result]:
         """Wait for every one, in the order of the plans."""

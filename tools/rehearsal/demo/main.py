@@ -54,6 +54,7 @@ LAG_CHECKS = 2
 # The rehearsals of step 3, each at this share of ours' load, so that together they load the
 # machine as ours did.
 BATCH = len(RELEASES) + LAG_CHECKS
+NAIVE_STARTS = 6.0  # seconds
 
 
 def rehearse_batch(rate: float, checks: list[LagCheck], directory: Path) -> None:
@@ -92,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print()
         with tempfile.TemporaryDirectory(prefix="rehearsal-scale-down-") as tmp:
-            scale_down = Background(scale_down_plans(max(1.0, ours.rate / BATCH), Path(tmp), OUT))
+            plans = scale_down_plans(max(1.0, ours.rate / BATCH), Path(tmp), OUT)
+            # After the naive run's pods have started: twelve more at once would slow them.
+            scale_down = Background(plans, delay=NAIVE_STARTS)
         with tempfile.TemporaryDirectory(prefix="rehearsal-naive-") as tmp:
             naive_v1, naive_v2 = (
                 naive_overlay("overlays/v1", Path(tmp)),
@@ -108,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         found = tolerance.of(v2.deployment.template, "overlays/v2")
         checks = lag_checks(found)
-        print(
-            "\n== a broken release, and a good one, under each strategy; ours at two lags;"
-            " the HPA removing pods =="
-        )
+        print("\n== a broken release, and a good one, under each strategy; ours at two lags ==")
         print(f"  ({findings.EMULATED_ROLLOUTS};")
         print(f"   the {BATCH} at once, each at an equal share of ours' load)")
         with tempfile.TemporaryDirectory(prefix="rehearsal-batch-") as tmp:

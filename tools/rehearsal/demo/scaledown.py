@@ -5,9 +5,9 @@ connections when gunicorn kills them at its graceful timeout.
 
 The shipped HPA waits 300 s before it removes a pod, then removes one a minute (base/
 horizontalpodautoscaler.yaml). Here its scale-down rules are upstream's default policy (100 % per
-15 s, pkg/apis/autoscaling/v2/defaults.go) after a 20 s window: the HPA records the starting 6 as
-its first recommendation (2 s after the load starts), reads the load 17 s after, and removes
-every pod it may 32 s after, once that first recommendation has left the window.
+15 s, pkg/apis/autoscaling/v2/defaults.go) after a 10 s window: the HPA records the starting 6 as
+its first recommendation (2 s after the load starts), and at its first sync with metrics, 17 s
+after the load started, that recommendation has left the window: it removes every pod it may.
 The pods go through the same termination as with the shipped rules, only sooner.
 """
 
@@ -24,11 +24,11 @@ from tools.rehearsal.result import Result
 from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
 
-SCALE_DOWN_WINDOW = 20  # seconds
-# The release (no rollout) 15 s after the load starts, and the load at least 20 s more: past the
-# HPA's scale-down 32 s after the load started.
+SCALE_DOWN_WINDOW = 10  # seconds
+# The release (no rollout) 15 s after the load starts, and the load at least 5 s more: past the
+# HPA's scale-down 17 s after the load started.
 STEADY_SECONDS = 15.0
-HOLD_SECONDS = 20.0
+HOLD_SECONDS = 5.0
 # Kept-alive clients: what the naive design's removed pods cut. Twice the hostile mix's 8, so
 # that some are on the three pods removed of six (all of 16 on the other three: 1 in 65 536).
 KEEP_ALIVE_CLIENTS = 16
