@@ -13,7 +13,7 @@ time.Before and time.After are.
 import math
 from dataclasses import dataclass
 
-from tools.rehearsal.manifests.autoscaler import Behavior, ScalingRules
+from tools.rehearsal.manifests.autoscaler import Behavior, ScalingPolicy, ScalingRules
 
 # horizontal.go scaleUpLimitFactor and scaleUpLimitMinimum: without behavior, a sync at most
 # doubles the replicas, or brings them to 4.
@@ -172,6 +172,20 @@ def replicas_change_per_period(period_seconds: int, events: list[ScaleEvent], no
     return sum(event.replica_change for event in events if event.timestamp > cutoff)
 
 
+def period_start(
+    current: int,
+    policy: ScalingPolicy,
+    up_events: list[ScaleEvent],
+    down_events: list[ScaleEvent],
+    now: float,
+) -> int:
+    """The replicas at the start of the policy's period: the current count without the scale
+    events within it (both limit functions of horizontal.go compute it alike)."""
+    added = replicas_change_per_period(policy.period_seconds, up_events, now)
+    deleted = replicas_change_per_period(policy.period_seconds, down_events, now)
+    return current - added + deleted
+
+
 def scale_up_limit_with_scaling_rules(
     current: int,
     up_events: list[ScaleEvent],
@@ -186,9 +200,7 @@ def scale_up_limit_with_scaling_rules(
         return current
     choose, result = (min, INT32_MAX) if rules.select_policy == "Min" else (max, INT32_MIN)
     for policy in rules.policies:
-        added = replicas_change_per_period(policy.period_seconds, up_events, now)
-        deleted = replicas_change_per_period(policy.period_seconds, down_events, now)
-        start = current - added + deleted
+        start = period_start(current, policy, up_events, down_events, now)
         if policy.type == "Pods":
             proposed = start + policy.value
         else:
@@ -211,9 +223,7 @@ def scale_down_limit_with_behaviors(
         return current
     choose, result = (max, INT32_MIN) if rules.select_policy == "Min" else (min, INT32_MAX)
     for policy in rules.policies:
-        added = replicas_change_per_period(policy.period_seconds, up_events, now)
-        deleted = replicas_change_per_period(policy.period_seconds, down_events, now)
-        start = current - added + deleted
+        start = period_start(current, policy, up_events, down_events, now)
         if policy.type == "Pods":
             proposed = start - policy.value
         else:

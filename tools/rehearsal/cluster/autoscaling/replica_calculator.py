@@ -79,6 +79,16 @@ class PodGroups:
 
 
 @dataclass(frozen=True)
+class Grouped:
+    """The samples of the pods that count (removeMetricsForPods done), their timestamp, and the
+    pods' groups."""
+
+    samples: dict[str, PodMetric]
+    timestamp: float
+    groups: PodGroups
+
+
+@dataclass(frozen=True)
 class ResourceReplicas:
     """GetResourceReplicas' answer for a Utilization target."""
 
@@ -199,6 +209,27 @@ class ReplicaCalculator:
     cpu_initialization_period: float = 300.0
     delay_of_initial_readiness_status: float = 30.0
 
+    def _grouped(
+        self,
+        pods: Sequence[PodInfo],
+        metrics: PodMetrics | MetricsUnavailable,
+        resource: str,
+        now: float,
+    ) -> Grouped:
+        """The samples of the pods that count, their timestamp and the pods' groups; the errors
+        both calculations raise before they compute anything."""
+        samples, timestamp = fetched(metrics, resource)
+        if not pods:
+            raise ReplicaCalculationError(
+                "no pods returned by selector while calculating replica count"
+            )
+        groups = self._groups(pods, samples, resource, now)
+        if not samples:
+            raise ReplicaCalculationError(
+                "did not receive metrics for targeted pods (pods might be unready)"
+            )
+        return Grouped(samples, timestamp, groups)
+
     def resource_replicas(
         self,
         current_replicas: int,
@@ -211,16 +242,8 @@ class ReplicaCalculator:
         container: str | None = None,
     ) -> ResourceReplicas:
         """GetResourceReplicas: the replicas for a target utilization (percent of requests)."""
-        samples, timestamp = fetched(metrics, resource)
-        if not pods:
-            raise ReplicaCalculationError(
-                "no pods returned by selector while calculating replica count"
-            )
-        groups = self._groups(pods, samples, resource, now)
-        if not samples:
-            raise ReplicaCalculationError(
-                "did not receive metrics for targeted pods (pods might be unready)"
-            )
+        grouped = self._grouped(pods, metrics, resource, now)
+        samples, timestamp, groups = grouped.samples, grouped.timestamp, grouped.groups
         requests = calculate_requests(pods, container, resource)
         ratio, utilization, raw = resource_utilization_ratio(samples, requests, target_utilization)
         answer = ResourceReplicas(current_replicas, utilization, raw, timestamp)
@@ -263,16 +286,8 @@ class ReplicaCalculator:
     ) -> RawResourceReplicas:
         """GetRawResourceReplicas and calcPlainMetricReplicas: the replicas for a target average
         usage (milli-units per pod)."""
-        samples, timestamp = fetched(metrics, resource)
-        if not pods:
-            raise ReplicaCalculationError(
-                "no pods returned by selector while calculating replica count"
-            )
-        groups = self._groups(pods, samples, resource, now)
-        if not samples:
-            raise ReplicaCalculationError(
-                "did not receive metrics for targeted pods (pods might be unready)"
-            )
+        grouped = self._grouped(pods, metrics, resource, now)
+        samples, timestamp, groups = grouped.samples, grouped.timestamp, grouped.groups
         ratio, usage = metric_usage_ratio(samples, target_usage)
         answer = RawResourceReplicas(current_replicas, usage, timestamp)
 

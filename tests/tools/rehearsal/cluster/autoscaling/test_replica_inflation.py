@@ -52,14 +52,14 @@ def test_a_warm_up_before_readiness_is_set_aside_by_the_cpu_initialization_rule(
 
 
 def test_surge_pods_the_hpa_counts_do_not_inflate_the_count():
-    """maxSurge 100% with minReadySeconds 30 (past the 15 s metrics window): while each
+    """maxSurge 100% with minReadySeconds 45 (past the 15 s metrics window and a sync): while each
     rollout runs, the HPA counts twice spec.replicas, as #72775's reporters saw. It reads the
     current count from spec.replicas, and its proposal is ceil(usage / target) over the pods it
     counts: the surge pods take the share of the load that the old pods lose, so the count
     stays."""
     manifest = shipped_deployment()
     manifest["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = "100%"
-    manifest["spec"]["minReadySeconds"] = 30
+    manifest["spec"]["minReadySeconds"] = 45
     rehearsed = rehearse(manifest, shipped_autoscaler(), LoadModel(LOAD), RELEASES)
     assert all(r.most_counted == 2 * NEED for r in rehearsed.rollouts), report(rehearsed)
     assert rehearsed.peaks == [NEED] * RELEASES.count, report(rehearsed)
