@@ -29,7 +29,7 @@ from tools.rehearsal.manifests.rollout import (
     WorkloadRef,
 )
 from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal.run import adopts
+from tools.rehearsal.manifests.workload import adopts
 from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
 

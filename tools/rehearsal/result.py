@@ -4,11 +4,12 @@ import math
 from dataclasses import dataclass, field, replace
 
 from tools.rehearsal.cluster.autoscaling.pipeline import AutoscalingSummary
-from tools.rehearsal.cluster.deployment import Resize
+from tools.rehearsal.cluster.deployment import DeploymentController, Resize
 from tools.rehearsal.cluster.edge.proxy import EdgeSummary
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.view import ViewSummary
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
+from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import FailureTrace
@@ -33,6 +34,24 @@ class ReplicaSetSummary:
     owner: str  # Deployment or Rollout
     resizes: list[Resize]  # its spec.replicas over time
     pods: list[str]
+
+
+def replica_set_summaries(controller: DeploymentController) -> list[ReplicaSetSummary]:
+    """Every ReplicaSet of the workload's controller, and of the Deployment a Rollout adopts."""
+    controllers = [controller]
+    if isinstance(controller, RolloutController) and controller.workload:
+        controllers.insert(0, controller.workload)
+    return [
+        ReplicaSetSummary(
+            rs.name,
+            rs.template.version,
+            "Rollout" if isinstance(owner, RolloutController) else "Deployment",
+            list(rs.resizes),
+            [pod.name for pod in rs.pods],
+        )
+        for owner in controllers
+        for rs in owner.replica_sets
+    ]
 
 
 @dataclass

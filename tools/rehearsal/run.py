@@ -19,10 +19,10 @@ from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.pod import PodTemplate
 from tools.rehearsal.manifests.rollout import Analysis
-from tools.rehearsal.manifests.workload import Workload
+from tools.rehearsal.manifests.workload import Workload, adopts
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import failure_traces
-from tools.rehearsal.result import PodSummary, ReplicaSetSummary, Result
+from tools.rehearsal.result import PodSummary, Result, replica_set_summaries
 from tools.rehearsal.timeline import Timeline
 from tools.rehearsal.traffic.load import LoadConfig, LoadProcess
 from tools.rehearsal.traffic.shapes import STEP_SECONDS
@@ -303,7 +303,7 @@ class Rehearsal:
             up = await self.wait_for(
                 self.starting_state_up,
                 deployment.progress_deadline_seconds,
-                f"{deployment.replicas} ready {deployment.template.version} pods",
+                f"{self.controller.spec.replicas} ready {deployment.template.version} pods",
             )
             if not up:
                 raise RehearsalError(
@@ -433,7 +433,7 @@ class Rehearsal:
                 self.timeline.wall_start,
             ),
             notes=[*self.source.notes, *self.runtime.notes(), *self.autoscaler_notes()],
-            replica_sets=self.replica_set_summaries(),
+            replica_sets=replica_set_summaries(self.controller),
             final_replicas=self.controller.spec.replicas,
             autoscaling=self.autoscaling.summary() if self.autoscaling else None,
             edge=self.edge.summary(
@@ -450,23 +450,7 @@ class Rehearsal:
             return []
         return [
             f"HorizontalPodAutoscaler {hpa.name} NOT run (--pin-replicas): replicas fixed at"
-            f" {self.source.deployment.replicas}"
-        ]
-
-    def replica_set_summaries(self) -> list[ReplicaSetSummary]:
-        controllers = [self.controller]
-        if isinstance(self.controller, RolloutController) and self.controller.workload:
-            controllers.insert(0, self.controller.workload)
-        return [
-            ReplicaSetSummary(
-                rs.name,
-                rs.template.version,
-                "Rollout" if isinstance(controller, RolloutController) else "Deployment",
-                list(rs.resizes),
-                [pod.name for pod in rs.pods],
-            )
-            for controller in controllers
-            for rs in controller.replica_sets
+            f" {self.controller.spec.replicas}"
         ]
 
     async def shape_load(self, load: LoadProcess, rate: float) -> None:
@@ -493,19 +477,3 @@ class Rehearsal:
         for service in self.services.values():
             await service.stop()
         self.addresses.close()
-
-
-def adopts(source: Workload, target: Workload) -> bool:
-    """The target's Rollout takes over the source's running Deployment through workloadRef
-    (argo-rollouts docs/migrating.md "Reference Deployment From Rollout")."""
-    if source.rollout is not None or target.rollout is None:
-        return False
-    ref = target.rollout.workload_ref
-    if ref is None:
-        return False
-    if ref.deployment.name != source.deployment.name:
-        raise RehearsalError(
-            f"{target.source}: Rollout {target.rollout.name}: workloadRef names Deployment "
-            f"{ref.deployment.name!r}, but {source.source} runs {source.deployment.name!r}"
-        )
-    return True

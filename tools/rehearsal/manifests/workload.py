@@ -184,3 +184,19 @@ def read_disruption_budget(
             always_allow_unhealthy=spec.data.get("unhealthyPodEvictionPolicy") == "AlwaysAllow",
         )
     return None
+
+
+def adopts(source: Workload, target: Workload) -> bool:
+    """The target's Rollout takes over the source's running Deployment through workloadRef
+    (argo-rollouts docs/migrating.md "Reference Deployment From Rollout")."""
+    if source.rollout is not None or target.rollout is None:
+        return False
+    ref = target.rollout.workload_ref
+    if ref is None:
+        return False
+    if ref.deployment.name != source.deployment.name:
+        raise RehearsalError(
+            f"{target.source}: Rollout {target.rollout.name}: workloadRef names Deployment "
+            f"{ref.deployment.name!r}, but {source.source} runs {source.deployment.name!r}"
+        )
+    return True
