@@ -54,7 +54,7 @@ def test_behind_an_alb_ours_loses_nothing_and_the_default_timings_lose_requests(
                     [*shrink(ROOT / f"overlays/{v}", tmp_path / "plain" / v), *ops],
                     tmp_path / name / v,
                     COMPONENTS,
-                    kind_ops=FASTER_CHECKS | variants.hpa_min(2),
+                    kind_ops=FASTER_CHECKS | {variants.HPA: variants.hpa_min(2)},
                 ),
                 f"overlays/{v}+aws-alb ({name})",
             )

@@ -28,7 +28,8 @@ def contract_timings(overlay, tmp_path):
     ]
     name = f"{overlay.name}-small"
     return load_overlay(
-        variants.write(overlay, ops, tmp_path / name, kind_ops=variants.hpa_min(2)), name
+        variants.write(overlay, ops, tmp_path / name, kind_ops={variants.HPA: variants.hpa_min(2)}),
+        name,
     )
 
 

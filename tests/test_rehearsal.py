@@ -53,7 +53,7 @@ def small(
 
 
 # The HPA's minReplicas lowered to the 2 replicas of `small` (else it would add a third pod).
-SMALL_HPA = variants.hpa_min(2)
+SMALL_HPA = {variants.HPA: variants.hpa_min(2)}
 
 
 def variant(tmp_path: Path, overlay: Path, ops: list[dict], name: str) -> Workload:

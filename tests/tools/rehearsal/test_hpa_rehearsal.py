@@ -10,7 +10,7 @@ loses the requests of the kept-alive clients on the pods it removes.
 
 import pytest
 
-from tests.test_rehearsal import SMALL_HPA, V2, options, small
+from tests.test_rehearsal import V2, options, small
 from tools.rehearsal.cli import Plan, rehearse_side_by_side
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.manifests import variants
@@ -21,8 +21,7 @@ from tools.rehearsal.manifests.sources import load_overlay
 def test_pods_the_hpa_removes_under_load_lose_nothing_of_ours_and_cut_the_naive_designs(
     tmp_path,
 ):
-    hpa = "HorizontalPodAutoscaler"
-    quicker = {hpa: SMALL_HPA[hpa] + variants.hpa_scale_down(window=10)[hpa]}
+    quicker = {variants.HPA: [*variants.hpa_min(2), *variants.hpa_scale_down(window=10)]}
     plans = []
     for server, ops in (("app", []), ("naive", variants.naive(variants.deployment(V2)))):
         state = variants.write(V2, [*small(V2), *ops], tmp_path / server, kind_ops=quicker)

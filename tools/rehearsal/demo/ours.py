@@ -72,8 +72,7 @@ def describe_rescales(result: Result) -> str:
         return f"{result.final_replicas} (no rescale)"
     parts = []
     for sync in rescales:
-        utilization = next((m for m in sync.metric_statuses if m is not None), None)
-        read = "" if utilization is None else f", cpu {utilization.average_utilization}%"
+        read = f", {sync.utilization}" if sync.utilization else ""
         parts.append(f"{sync.current_replicas} -> {sync.desired_replicas} at {sync.t:.1f} s{read}")
     return "; ".join(parts)
 

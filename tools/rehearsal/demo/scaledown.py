@@ -64,7 +64,7 @@ SCALE_DOWN_RUNS = [
 
 def scale_down_plans(rate: float, directory: Path, out: Path) -> list[Plan]:
     """Each at `rate` with every client of the hostile mix, and twice its kept-alive ones."""
-    quicker = variants.hpa_scale_down(SCALE_DOWN_WINDOW)
+    quicker = {variants.HPA: variants.hpa_scale_down(SCALE_DOWN_WINDOW)}
     path = ROOT / "overlays/v2"
     hpa = load_overlay(path, "overlays/v2").autoscaler
     plans = []

@@ -102,21 +102,23 @@ def naive(rendered: dict) -> list[dict]:
     return without_pre_stop(rendered) + strategy(rolling.get("maxSurge", "25%"), 1)
 
 
-def hpa_scale_down(window: int, percent: int = 100, period: int = 15) -> dict[str, list[dict]]:
-    """The HPA's scaleDown rules replaced (kind_ops for `write`): a stabilization window of
-    `window` seconds and one policy of `percent` % per `period` seconds (upstream's default
-    scale-down policy is 100 % per 15 s, pkg/apis/autoscaling/v2/defaults.go)."""
+HPA = "HorizontalPodAutoscaler"  # the kind of `write`'s kind_ops the two below patch
+
+
+def hpa_scale_down(window: int, percent: int = 100, period: int = 15) -> list[dict]:
+    """The HPA's scaleDown rules replaced: a stabilization window of `window` seconds and one
+    policy of `percent` % per `period` seconds (upstream's default scale-down policy is 100 % per
+    15 s, pkg/apis/autoscaling/v2/defaults.go)."""
     rules = {
         "stabilizationWindowSeconds": window,
         "policies": [{"type": "Percent", "value": percent, "periodSeconds": period}],
     }
-    return {"HorizontalPodAutoscaler": [put("/spec/behavior/scaleDown", rules)]}
+    return [put("/spec/behavior/scaleDown", rules)]
 
 
-def hpa_min(replicas: int) -> dict[str, list[dict]]:
-    """The HPA's minReplicas (kind_ops for `write`), for a variant that runs fewer pods than the
-    shipped HPA allows."""
-    return {"HorizontalPodAutoscaler": [put("/spec/minReplicas", replicas)]}
+def hpa_min(replicas: int) -> list[dict]:
+    """The HPA's minReplicas, for a variant that runs fewer pods than the shipped HPA allows."""
+    return [put("/spec/minReplicas", replicas)]
 
 
 def memory_hog(megabytes: int) -> list[dict]:

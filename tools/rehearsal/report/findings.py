@@ -15,15 +15,28 @@ from tools.rehearsal.result import Result
 from tools.rehearsal.timeline import PodEvent
 from tools.rehearsal.traffic.outcomes import RequestRecord
 
-EMULATED = (
-    "emulated: Deployment controller, HorizontalPodAutoscaler and metrics-server (CPU and memory"
-    " read from each pod's cgroups), kubelet (probes, preStop, signals), kube-proxy (Service)"
-)
-EMULATED_ROLLOUTS = (
-    "emulated: Argo Rollouts controller (its analysis Jobs run for real), ReplicaSet controller,"
-    " HorizontalPodAutoscaler and metrics-server, kubelet (probes, preStop, signals),"
-    " kube-proxy (Services)"
-)
+
+def emulated(rollout: bool, autoscaled: bool) -> str:
+    """What a run emulated: the workload's controller, the HPA (when it ran), the kubelet and
+    kube-proxy."""
+    parts = [
+        "Argo Rollouts controller (its analysis Jobs run for real), ReplicaSet controller"
+        if rollout
+        else "Deployment controller",
+        *(
+            ["HorizontalPodAutoscaler and metrics-server (CPU and memory read from each pod's"
+             " cgroups)"]
+            if autoscaled
+            else []
+        ),
+        "kubelet (probes, preStop, signals)",
+        "kube-proxy (Services)" if rollout else "kube-proxy (Service)",
+    ]  # fmt: skip
+    return "emulated: " + ", ".join(parts)
+
+
+EMULATED = emulated(rollout=False, autoscaled=True)
+EMULATED_ROLLOUTS = emulated(rollout=True, autoscaled=True)
 TIMING_ENV = ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT", "KEEPALIVE_SECONDS")
 FIRST_FAILURES = 5  # failed requests the text summary traces
 POD_MILESTONES = (
@@ -131,7 +144,7 @@ def summarize(result: Result) -> dict:
         "from_version": old_template.version,
         "to_version": template.version,
         "runtime": result.runtime,
-        "emulated": EMULATED_ROLLOUTS if result.target.rollout else EMULATED,
+        "emulated": emulated(result.target.rollout is not None, result.autoscaling is not None),
         "strategy": {
             "type": deployment.strategy_type,
             "replicas": deployment.replicas,

@@ -74,10 +74,12 @@ def draw_replicas(axis, result: Result, end: float) -> None:
     for index, rs in enumerate(result.replica_sets):
         colour = f"C{index}"
         label = f"{rs.version} {rs.name[-10:]}"
-        desired = [(0.0, 0)] + [(r.t, r.replicas) for r in rs.resizes] + [(end, None)]
-        xs = [t for t, _ in desired]
-        ys = [n for _, n in desired[:-1]] + [desired[-2][1]]
-        axis.plot(xs, ys, drawstyle="steps-post", linestyle="--", color=colour, linewidth=1)
+        desired = [(0.0, 0)] + [(r.t, r.replicas) for r in rs.resizes]
+        desired.append((end, desired[-1][1]))
+        axis.plot(
+            [t for t, _ in desired], [n for _, n in desired], drawstyle="steps-post",
+            linestyle="--", color=colour, linewidth=1,
+        )  # fmt: skip
         steps = counts[rs.name]
         axis.plot(
             [t for t, _ in steps], [n for _, n in steps], drawstyle="steps-post", color=colour,
@@ -88,8 +90,7 @@ def draw_replicas(axis, result: Result, end: float) -> None:
         for sync in scaling.syncs:
             if sync.rescaled:
                 axis.axvline(sync.t, color="#9467bd", linewidth=1)
-                utilization = next((m for m in sync.metric_statuses if m is not None), None)
-                read = "" if utilization is None else f" (cpu {utilization.average_utilization}%)"
+                read = f" ({sync.utilization})" if sync.utilization else ""
                 axis.annotate(
                     f"HPA {sync.current_replicas}->{sync.desired_replicas}{read}",
                     (sync.t, sync.desired_replicas), fontsize=7, color="#9467bd",

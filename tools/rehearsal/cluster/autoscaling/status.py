@@ -67,6 +67,14 @@ class Reconcile:
     events: tuple[HpaEvent, ...]
     error: str | None = None  # the error reconcileAutoscaler returns
 
+    @property
+    def utilization(self) -> str:
+        """What the first metric it read came to, "cpu 148%" ("" when it read none)."""
+        read = next((m for m in self.metric_statuses if m is not None), None)
+        if read is None or read.average_utilization is None:
+            return ""
+        return f"{read.metric.resource} {read.average_utilization}%"
+
 
 class Sync:
     """A sync in progress: its clock, the state it updates and the events it emits."""
