@@ -113,6 +113,12 @@ class TableReplicaSet:
         return self.replicas if self.available_replicas is None else self.available_replicas
 
 
+def counted(name: str, counts: tuple[int, int]) -> TableReplicaSet:
+    """A ReplicaSet from an Argo Rollouts canary table's (spec.replicas, availableReplicas)."""
+    replicas, available = counts
+    return TableReplicaSet(name, replicas, available_replicas=available)
+
+
 class FakeContainer(Container):
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
@@ -267,15 +273,27 @@ class Cluster:
         if self.rollout is None:
             self.controller = DeploymentController(self.timeline, self.make_pod, random.Random(7))
         else:
-            self.controller = RolloutController(
-                self.timeline,
-                self.make_pod,
-                random.Random(7),
-                rollout=self.rollout,
-                route=self.route,
-                analyse=self.analyse,
-            )
+            self.controller = self._rollout_controller(self.rollout)
         self.addresses = (f"127.0.0.{n}" for n in range(2, 255))
+
+    def _rollout_controller(
+        self, rollout: Rollout, workload: DeploymentController | None = None
+    ) -> RolloutController:
+        return RolloutController(
+            self.timeline,
+            self.make_pod,
+            random.Random(7),
+            rollout=rollout,
+            route=self.route,
+            analyse=self.analyse,
+            workload=workload,
+        )
+
+    def adopt(self, rollout: Rollout) -> RolloutController:
+        """Argo Rollouts' controller for a Rollout with workloadRef, beside the Deployment this
+        cluster runs; it becomes the cluster's controller, not yet applied or started."""
+        self.controller = self._rollout_controller(rollout, workload=self.controller)
+        return self.controller
 
     def route(self, service: str, template_hash: str) -> None:
         seen = self.routes.setdefault(service, [])

@@ -8,15 +8,14 @@ delayed scale-downs (rollout/replicaset.go) and the adoption of a running Deploy
 
 import asyncio
 import dataclasses
-import random
 from types import SimpleNamespace
 
 import pytest
 
-from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, run, template
+from tests.emulation import Behaviour, Cluster, FakeRuntime, counted, deployment, run, template
 from tools import rollingupdate
 from tools.rehearsal.cluster.rollouts.canary import canary_counts
-from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollout_template
+from tools.rehearsal.cluster.rollouts.controller import rollout_template
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests import variants
@@ -32,16 +31,6 @@ from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.manifests.workload import adopts
 from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
-
-
-@dataclasses.dataclass
-class FakeReplicaSet:
-    replicas: int
-    ready: int
-
-    def available(self, min_ready: float) -> int:
-        return self.ready
-
 
 # Cases of TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go):
 # replicas, weight, maxSurge, maxUnavailable, stable (spec, available), canary (spec, available),
@@ -71,8 +60,8 @@ def test_canary_replica_counts_are_argo_rollouts_own(case):
         replicas,
         weight,
         rollingupdate.resolve(surge, unavailable, replicas),
-        FakeReplicaSet(*canary),
-        FakeReplicaSet(*stable),
+        counted("canary", canary),
+        counted("stable", stable),
         [],
         0,
     )
@@ -314,16 +303,7 @@ async def adopt(rollout: Rollout, kind: str):
     cluster.controller.start()
     await cluster.until(lambda: cluster.controller.completed_at is not None)
     workload = cluster.controller
-    controller = RolloutController(
-        cluster.timeline,
-        cluster.make_pod,
-        random.Random(7),
-        rollout=rollout,
-        route=cluster.route,
-        analyse=cluster.analyse,
-        workload=workload,
-    )
-    cluster.controller = controller
+    controller = cluster.adopt(rollout)
     controller.apply(rollout_of(kind, "v1"))
     controller.start()
     scaled = [(cluster.timeline.now(), workload.spec.replicas)]
@@ -393,18 +373,18 @@ def test_a_service_not_yet_managed_moves_only_to_a_fully_available_replica_set()
             routes.append(route)
 
     ro = Services()
-    rs = FakeReplicaSet(replicas=3, ready=1)
+    rs = counted("new", (3, 1))
     rs.template = SimpleNamespace(template_hash="new")
     ro.ensure_service_targets("app-stable", rs)
     assert routes == []
-    rs.ready = 3
+    rs.available_replicas = 3
     ro.ensure_service_targets("app-stable", rs)
     assert routes == [("app-stable", "new")]
     ro.selectors["app-canary"] = "old"  # managed: one available pod is enough
-    rs.ready = 1
+    rs.available_replicas = 1
     ro.ensure_service_targets("app-canary", rs)
     assert routes[-1] == ("app-canary", "new")
-    rs.ready = 0
+    rs.available_replicas = 0
     ro.selectors["app-canary"] = "old"
     ro.ensure_service_targets("app-canary", rs)
     assert ro.selectors["app-canary"] == "old"  # never to nothing

@@ -10,7 +10,6 @@ count, at every moment, the pods a Service sends requests to (ready, not being d
 
 import asyncio
 import dataclasses
-import random
 
 import pytest
 
@@ -91,18 +90,8 @@ async def adopting(strategy, scale_down: str, rollout_replicas: int) -> Adoption
     cluster.controller.start()
     await cluster.until(lambda: cluster.controller.completed_at is not None)
     runtime.stagger = True
-    workload = cluster.controller
     rollout = Rollout("app", strategy, WorkloadRef(deployment("v1", min_ready=2), scale_down))
-    controller = RolloutController(
-        cluster.timeline,
-        cluster.make_pod,
-        random.Random(7),
-        rollout=rollout,
-        route=cluster.route,
-        analyse=cluster.analyse,
-        workload=workload,
-    )
-    cluster.controller = controller
+    controller = cluster.adopt(rollout)
     kind = "BlueGreen" if isinstance(strategy, BlueGreen) else "Canary"
     spec = deployment("v1", replicas=rollout_replicas, min_ready=2)
     controller.apply(dataclasses.replace(spec, strategy_type=kind))

@@ -10,20 +10,10 @@ import dataclasses
 
 import pytest
 
-from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, run
+from tests.emulation import Behaviour, Cluster, FakeRuntime, counted, deployment, run
 from tools import rollingupdate
 from tools.rehearsal.cluster.rollouts.canary import approximate_counts, canary_counts
 from tools.rehearsal.manifests.rollout import Analysis, Canary, CanaryStep, Rollout
-
-
-@dataclasses.dataclass
-class FakeReplicaSet:
-    replicas: int
-    ready: int
-
-    def available(self, min_ready: float) -> int:
-        return self.ready
-
 
 # TestApproximateWeightedNewStableReplicaCounts (utils/replicaset/canary_test.go), maxWeight 100:
 # replicas, weight, maxSurge -> canary, stable.
@@ -104,9 +94,9 @@ def test_calculate_replica_counts_for_canary(case):
         replicas,
         weight,
         rollingupdate.resolve(surge, unavailable, replicas),
-        FakeReplicaSet(*canary),
-        FakeReplicaSet(*stable),
-        [FakeReplicaSet(*older)] if older else [],
+        counted("canary", canary),
+        counted("stable", stable),
+        [counted("older", older)] if older else [],
         0,
     )
     assert (counts.stable, counts.new) == expected
@@ -119,8 +109,8 @@ def test_canary_rollout_scale_while_paused():
         10,
         20,
         rollingupdate.resolve(1, 0, 10),
-        FakeReplicaSet(0, 0),
-        FakeReplicaSet(5, 5),
+        counted("canary", (0, 0)),
+        counted("stable", (5, 5)),
         [],
         0,
     )
