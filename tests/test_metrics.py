@@ -24,7 +24,7 @@ from prometheus_client.samples import Sample
 
 from app import multiproc
 from tools.repo import ROOT
-from tools.serverprocess import ServerProcess, free_port
+from tools.serverprocess import ServerProcess, die_with_parent, free_port
 
 # One batch: measured requests (200, 404 and 400), then probes and a scrape, which are not.
 MEASURED = ["/status"] * 6 + ["/nope"] * 2 + ["/status?delay=soon"]
@@ -198,6 +198,7 @@ class PlainGunicorn(ServerProcess):
             ],
             cwd=ROOT,
             env=environ,
+            preexec_fn=die_with_parent,
             stdout=(log_dir / "stdout.log").open("w"),
             stderr=(log_dir / "stderr.log").open("w"),
         )

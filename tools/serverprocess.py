@@ -1,6 +1,8 @@
 """Start a server (`python -m app`, or a fixture) as a real process on loopback."""
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +13,26 @@ import requests
 
 from tools.repo import ROOT
 from tools.servers import server_module
+
+PR_SET_PDEATHSIG = 1
+
+# Looked up once, here in the parent. die_with_parent runs between fork and exec in a child of
+# a process with threads (asyncio's executor, the load reader): loading a library or looking up
+# a symbol there takes the dynamic loader's lock, which another thread may have held at the
+# fork, and would then never be released.
+_prctl = ctypes.CDLL(None).prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong)
+_prctl.restype = ctypes.c_int
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL the server when what started it dies, a rehearsal or a test run
+    killed by a timeout (gunicorn's workers then exit too). Linux watches the thread that
+    started it: start servers from a thread that outlives them.
+
+    A preexec_fn: it only calls the function resolved at import.
+    """
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -35,6 +57,7 @@ class ServerProcess:
             env=environ,
             stdout=(log_dir / "stdout.log").open("w"),
             stderr=(log_dir / "stderr.log").open("w"),
+            preexec_fn=die_with_parent,
         )
 
     @property

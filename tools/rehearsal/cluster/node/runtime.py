@@ -10,7 +10,6 @@ publishing <address>:<port> to the container's port.
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -29,9 +28,8 @@ from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.pod import Probe
 from tools.rehearsal.manifests.workload import Workload
 from tools.repo import ROOT
+from tools.serverprocess import die_with_parent
 from tools.servers import SERVERS, server_module
-
-PR_SET_PDEATHSIG = 1
 
 
 class Runtime(ABC):
@@ -124,23 +122,6 @@ class ProcessContainer(Container):
             return None
         now = asyncio.get_running_loop().time()
         return ContainerUsage(cpu, memory, self.started, now)
-
-
-# Looked up once, here in the parent. die_with_parent runs between fork and exec in a child of
-# a process with threads (asyncio's executor, the load reader): loading a library or looking up
-# a symbol there takes the dynamic loader's lock, which another thread may have held at the
-# fork, and would then never be released.
-_prctl = ctypes.CDLL(None).prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL the server if the rehearsal dies (its workers then exit too).
-
-    A preexec_fn: it only calls the function resolved at import.
-    """
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def join_cgroups_and_die_with_parent(cgroup_procs: tuple[int, ...]) -> None:
