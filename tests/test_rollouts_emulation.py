@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 
 from tests.emulation import Behaviour, Cluster, FakeRuntime, counted, deployment, run, template
-from tools import rollingupdate
-from tools.rehearsal.cluster.rollouts.canary import canary_counts
 from tools.rehearsal.cluster.rollouts.controller import rollout_template
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.errors import RehearsalError
@@ -31,42 +29,6 @@ from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.manifests.workload import adopts
 from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
-
-# Cases of TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go):
-# replicas, weight, maxSurge, maxUnavailable, stable (spec, available), canary (spec, available),
-# expected (stable, canary).
-ARGO_CASES = {
-    "max surge int scales up the canary": (10, 20, 2, 0, (10, 10), (0, 0), (10, 2)),
-    "scale down extra stable replicas": (10, 20, "20%", 0, (10, 10), (2, 2), (8, 2)),
-    "max unavailable scales down the stable": (10, 20, 0, 2, (10, 10), (0, 0), (8, 0)),
-    "max surge and max unavailable": (10, 50, 2, 1, (10, 10), (0, 0), (9, 2)),
-    "weight 0 scales the canary to zero": (10, 0, 1, 1, (10, 10), (1, 1), (10, 0)),
-    "weight 100 scales the stable to zero": (10, 100, 1, 1, (1, 1), (10, 10), (0, 10)),
-    "scale down canary and stable": (10, 30, 0, 3, (8, 5), (4, 4), (7, 3)),
-    "scale down stable and canary available": (10, 100, 1, 0, (10, 2), (10, 8), (2, 9)),
-    "no rounding past max surge": (10, 5, 0, 1, (10, 10), (0, 0), (9, 0)),
-    "no rounding past max surge, part 2": (10, 5, 0, 1, (9, 9), (0, 0), (9, 1)),
-    "max surge while the stable is unavailable": (4, 100, 1, 0, (4, 1), (0, 0), (4, 1)),
-    "down to max unavailable within max surge": (3, 99, 0, 2, (3, 3), (0, 0), (1, 0)),
-    "down to max unavailable within max surge, 2": (3, 99, 0, 2, (1, 1), (0, 0), (1, 2)),
-    "0% and 0% make max unavailable 1": (10, 10, "0%", "0%", (10, 10), (0, 0), (9, 0)),
-}
-
-
-@pytest.mark.parametrize("case", ARGO_CASES)
-def test_canary_replica_counts_are_argo_rollouts_own(case):
-    replicas, weight, surge, unavailable, stable, canary, expected = ARGO_CASES[case]
-    counts = canary_counts(
-        replicas,
-        weight,
-        rollingupdate.resolve(surge, unavailable, replicas),
-        counted("canary", canary),
-        counted("stable", stable),
-        [],
-        0,
-    )
-    assert (counts.stable, counts.new) == expected
-
 
 ANALYSIS = Analysis(jobs=(), args=())
 BLUE_GREEN = Rollout(

@@ -47,20 +47,27 @@ def test_approximate_weighted_new_stable_replica_counts(case):
     assert (counts.new, counts.stable) == (canary, stable)
 
 
-# The cases of TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go) for the basic
-# canary that tests/test_rollouts_emulation.py does not port; several have spec.replicas apart
-# from what the ReplicaSets hold, as after a scaling event. replicas, weight, maxSurge,
-# maxUnavailable, stable (spec, available), canary (spec, available), older (spec, available)
-# or None, expected (stable, canary).
+# TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go), the basic canary's cases
+# in upstream order; several have spec.replicas apart from what the ReplicaSets hold, as after a
+# scaling event. replicas, weight, maxSurge, maxUnavailable, stable (spec, available), canary
+# (spec, available), older (spec, available) or None, expected (stable, canary).
 CALCULATE = {
     "Do not add extra RSs in scaleDownCount when .Spec.Replica < AvailableReplicas": (
         10, 100, 3, 0, (7, 8), (6, 3), None, (7, 6)),
+    "Use max surge int to scale up canary": (10, 20, 2, 0, (10, 10), (0, 0), None, (10, 2)),
     "Use max surge percentage to scale up canary": (
         10, 20, "20%", 0, (10, 10), (0, 0), None, (10, 2)),
+    "Scale down extra stable replicas": (10, 20, "20%", 0, (10, 10), (2, 2), None, (8, 2)),
     "Do not go past max surge": (10, 30, 2, 0, (10, 10), (0, 0), None, (10, 2)),
+    "Use max unavailable int to scale down stableRS": (
+        10, 20, 0, 2, (10, 10), (0, 0), None, (8, 0)),
     "Use max surge percentage to scale down stableRS": (
         10, 20, 0, "20%", (10, 10), (0, 0), None, (8, 0)),
     "Do not go past max unavailable": (10, 30, 0, 2, (10, 10), (0, 0), None, (8, 0)),
+    "Use Max Surge and Max Unavailable": (10, 50, 2, 1, (10, 10), (0, 0), None, (9, 2)),
+    "Scale canaryRS to zero on setWeight of 0%": (10, 0, 1, 1, (10, 10), (1, 1), None, (10, 0)),
+    "Scale stable to zero on setWeight of 100%": (
+        10, 100, 1, 1, (1, 1), (10, 10), None, (0, 10)),
     "Do not scale canaryRS down to zero on non-zero weight": (
         1, 20, 1, 0, (1, 1), (0, 0), None, (1, 1)),
     "Do not scale canaryRS down to zero on non-100 weight": (
@@ -72,10 +79,24 @@ CALCULATE = {
     "Scale canaryRS to one on >=50 weight without surge and stable replicas": (
         1, 51, 0, 1, (0, 0), (0, 0), None, (0, 1)),
     "Scale up Stable before canaryRS": (10, 30, 1, 0, (1, 1), (0, 0), (3, 3), (7, 1)),
+    "Scale down canaryRS and stable": (10, 30, 0, 3, (8, 5), (4, 4), None, (7, 3)),
+    "Scale down stable and canary available": (10, 100, 1, 0, (10, 2), (10, 8), None, (2, 9)),
     "Do not scale down canaryRS or stable when older RS count >= scaleDownCount": (
         10, 30, 0, 1, (8, 6), (4, 2), (3, 3), (8, 4)),
+    "Do not round past maxSurge with uneven setWeight divisor": (
+        10, 5, 0, 1, (10, 10), (0, 0), None, (9, 0)),
+    "Do not round past maxSurge with uneven setWeight divisor (part 2)": (
+        10, 5, 0, 1, (9, 9), (0, 0), None, (9, 1)),
+    "Use maxUnavailable of 1 when percentage of maxUnavailable and maxSurge result in 0 replicas": (
+        10, 10, "0%", "0%", (10, 10), (0, 0), None, (9, 0)),
     "Ignore setCanaryScale when trafficRouting is missing and use setWeight for replicas": (
         10, 20, "20%", 0, (10, 10), (0, 0), None, (10, 2)),
+    "honor maxSurge during scale up when stableRS unavailable": (
+        4, 100, 1, 0, (4, 1), (0, 0), None, (4, 1)),
+    "scale down to maxunavailable without exceeding maxSurge": (
+        3, 99, 0, 2, (3, 3), (0, 0), None, (1, 0)),
+    "scale down to maxunavailable without exceeding maxSurge (part 2)": (
+        3, 99, 0, 2, (1, 1), (0, 0), None, (1, 2)),
     "honor maxUnavailable during scale down stableRS unavailable": (
         4, 100, 1, 0, (4, 1), (1, 1), None, (3, 1)),
     "honor maxUnavailable when aborting or reducing weight part 1": (
