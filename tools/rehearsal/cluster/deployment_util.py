@@ -33,7 +33,9 @@ class ReplicaSetState(Protocol):
 
 
 @dataclass(frozen=True)
-class Resize:
+class ScaleDown:
+    """An old ReplicaSet's new, smaller spec.replicas."""
+
     replica_set: ReplicaSetState
     replicas: int
 
@@ -269,7 +271,7 @@ def max_scaled_down(
 
 def cleanup_unhealthy_replicas(
     old: Sequence[ReplicaSetState], max_cleanup: int, min_ready_seconds: float
-) -> list[Resize]:
+) -> list[ScaleDown]:
     """cleanupUnhealthyReplicas: old ReplicaSets, oldest first, lose their unavailable pods, at
     most max_cleanup in all (removing them costs no availability)."""
     resizes, cleaned = [], 0
@@ -280,7 +282,7 @@ def cleanup_unhealthy_replicas(
         if rs.replicas == 0 or unhealthy <= 0:
             continue
         down = min(max_cleanup - cleaned, unhealthy)
-        resizes.append(Resize(rs, rs.replicas - down))
+        resizes.append(ScaleDown(rs, rs.replicas - down))
         cleaned += down
     return resizes
 
@@ -291,7 +293,7 @@ def scale_down_old_replica_sets_for_rolling_update(
     old: Sequence[ReplicaSetState],
     min_ready_seconds: float,
     sizes: dict[str, int] | None = None,
-) -> list[Resize]:
+) -> list[ScaleDown]:
     """scaleDownOldReplicaSetsForRollingUpdate: old ReplicaSets, oldest first, shrink by the
     available pods beyond the minimum available. `sizes`: replicas already decided this pass."""
     sizes = sizes or {}
@@ -305,7 +307,7 @@ def scale_down_old_replica_sets_for_rolling_update(
         if replicas == 0:
             continue
         down = min(replicas, to_scale_down)
-        resizes.append(Resize(rs, replicas - down))
+        resizes.append(ScaleDown(rs, replicas - down))
         to_scale_down -= down
     return resizes
 
@@ -316,7 +318,7 @@ def reconcile_old_replica_sets(
     old: Sequence[ReplicaSetState],
     new: ReplicaSetState,
     min_ready_seconds: float,
-) -> list[Resize]:
+) -> list[ScaleDown]:
     """reconcileOldReplicaSets: first the unhealthy old pods go (within maxScaledDown), then old
     ReplicaSets shrink as far as availability allows; in that order."""
     if sum(rs.replicas for rs in old) == 0:

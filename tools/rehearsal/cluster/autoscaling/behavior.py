@@ -41,18 +41,12 @@ class ScaleEvent:
 
 
 @dataclass(frozen=True)
-class Limited:
-    """Replicas after a limit, with the ScalingLimited condition's reason and message."""
+class Adjusted:
+    """Replicas after a stabilization window or a limit, with the reason and message of the
+    condition that says so (AbleToScale's ScaleUp/DownStabilized, or ScalingLimited's)."""
 
     replicas: int
     reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Stabilized:
-    replicas: int
-    reason: str  # ScaleUpStabilized or ScaleDownStabilized, for AbleToScale
     message: str
 
 
@@ -94,7 +88,7 @@ def stabilize_recommendation_with_behaviors(
     now: float,
     up_window: float,
     down_window: float,
-) -> Stabilized:
+) -> Adjusted:
     """horizontal.go stabilizeRecommendationWithBehaviors: the current replicas brought within
     [lowest recommendation of the scale-up window, highest of the scale-down window], this one
     included; this one replaces a recommendation older than both windows, or is appended."""
@@ -126,7 +120,7 @@ def stabilize_recommendation_with_behaviors(
                 " recommendation"
             ),
         )
-    return Stabilized(replicas, reason, message)
+    return Adjusted(replicas, reason, message)
 
 
 def store(items: list, old_index: int | None, item: object) -> None:
@@ -151,7 +145,7 @@ def convert_desired_replicas_with_rules(
     max_replicas: int,
     factor: float = SCALE_UP_LIMIT_FACTOR,
     minimum: float = SCALE_UP_LIMIT_MINIMUM,
-) -> Limited:
+) -> Adjusted:
     """horizontal.go convertDesiredReplicasWithRules (no behavior): within [minReplicas,
     min(maxReplicas, scale-up limit)]."""
     scale_up_limit = calculate_scale_up_limit(current, factor, minimum)
@@ -160,10 +154,10 @@ def convert_desired_replicas_with_rules(
     else:
         maximum, limit = max_replicas, TOO_MANY
     if desired < min_replicas:
-        return Limited(min_replicas, *TOO_FEW)
+        return Adjusted(min_replicas, *TOO_FEW)
     if desired > maximum:
-        return Limited(maximum, *limit)
-    return Limited(desired, *WITHIN_RANGE)
+        return Adjusted(maximum, *limit)
+    return Adjusted(desired, *WITHIN_RANGE)
 
 
 def replicas_change_per_period(period_seconds: int, events: list[ScaleEvent], now: float) -> int:
@@ -241,7 +235,7 @@ def convert_desired_replicas_with_behavior_rate(
     up_events: list[ScaleEvent],
     down_events: list[ScaleEvent],
     now: float,
-) -> Limited:
+) -> Adjusted:
     """horizontal.go convertDesiredReplicasWithBehaviorRate: within the policies' rate and
     [minReplicas, maxReplicas]; never past the current count in the other direction while
     recent events use up a period's allowance."""
@@ -255,7 +249,7 @@ def convert_desired_replicas_with_behavior_rate(
         else:
             maximum, reason = max_replicas, TOO_MANY
         if desired > maximum:
-            return Limited(maximum, *reason)
+            return Adjusted(maximum, *reason)
     elif desired < current:
         limit = scale_down_limit_with_behaviors(
             current, up_events, down_events, behavior.scale_down, now
@@ -266,8 +260,8 @@ def convert_desired_replicas_with_behavior_rate(
         else:
             minimum, reason = min_replicas, TOO_FEW
         if desired < minimum:
-            return Limited(minimum, *reason)
-    return Limited(desired, *WITHIN_RANGE)
+            return Adjusted(minimum, *reason)
+    return Adjusted(desired, *WITHIN_RANGE)
 
 
 def longest_policy_period(rules: ScalingRules) -> int:
