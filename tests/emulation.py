@@ -23,7 +23,7 @@ from tools.rehearsal.cluster.node.runtime import Runtime
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.manifests.deployment import Deployment
 from tools.rehearsal.manifests.pod import PodTemplate, PreStop, Probe
-from tools.rehearsal.manifests.rollout import Rollout
+from tools.rehearsal.manifests.rollout import Analysis, BlueGreen, Rollout
 from tools.rehearsal.timeline import Timeline
 
 SIGKILL_STATUS = 128 + signal.SIGKILL
@@ -245,6 +245,22 @@ def deployment(
         min_ready_seconds=min_ready,
         progress_deadline_seconds=deadline,
         template=template(version, **template_options),
+    )
+
+
+def blue_green(analysis: Analysis | None = None) -> Rollout:
+    """A blue-green Rollout as the tests release it: auto-promoted, the pre-promotion `analysis`
+    (None: none), 30 s scale-down and abort scale-down delays."""
+    return Rollout(
+        "app",
+        BlueGreen(
+            active_service="app",
+            preview_service="app-preview",
+            auto_promotion=True,
+            pre_promotion_analysis=analysis,
+            scale_down_delay=30,
+            abort_scale_down_delay=30,
+        ),
     )
 
 

@@ -12,7 +12,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.emulation import Behaviour, Cluster, FakeRuntime, counted, deployment, run, template
+from tests.emulation import (
+    Behaviour,
+    Cluster,
+    FakeRuntime,
+    blue_green,
+    counted,
+    deployment,
+    run,
+    template,
+)
 from tools.rehearsal.cluster.rollouts.controller import rollout_template
 from tools.rehearsal.cluster.rollouts.service import ServiceMixin
 from tools.rehearsal.errors import RehearsalError
@@ -31,17 +40,7 @@ from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
 
 ANALYSIS = Analysis(jobs=(), args=())
-BLUE_GREEN = Rollout(
-    "app",
-    BlueGreen(
-        active_service="app",
-        preview_service="app-preview",
-        auto_promotion=True,
-        pre_promotion_analysis=ANALYSIS,
-        scale_down_delay=30,
-        abort_scale_down_delay=30,
-    ),
-)
+BLUE_GREEN = blue_green(ANALYSIS)
 CANARY = Rollout(
     "app",
     Canary(

@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from tests.emulation import Behaviour, Cluster, FakeRuntime, deployment, run, template
+from tests.emulation import Behaviour, Cluster, FakeRuntime, blue_green, deployment, run, template
 from tools.rehearsal.cluster.autoscaling.target import Scale
 from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollout_template
 from tools.rehearsal.cluster.rollouts.replicaset import workload_ref_replicas
@@ -21,7 +21,7 @@ from tools.rehearsal.cluster.rollouts.scale import RolloutStatus
 from tools.rehearsal.manifests.rollout import BlueGreen, Canary, CanaryStep, Rollout, WorkloadRef
 
 CANARY = Canary("app-canary", "app-stable", (CanaryStep(weight=25), CanaryStep(pause=10)))
-BLUE_GREEN = BlueGreen("app", "app-preview", True, None, 30, 30)
+BLUE_GREEN = blue_green().strategy
 V1 = rollout_template(template("v1")).template_hash
 
 

@@ -9,25 +9,11 @@ waiting for scaleDownDelaySeconds is sized to spec.replicas until its deadline
 import asyncio
 import dataclasses
 
-from tests.emulation import Cluster, FakeRuntime, deployment, run, template
+from tests.emulation import Cluster, FakeRuntime, blue_green, deployment, run, template
 from tools.rehearsal.cluster.rollouts.controller import rollout_template
-from tools.rehearsal.manifests.rollout import Analysis, BlueGreen, Rollout
+from tools.rehearsal.manifests.rollout import Analysis, Rollout
 
 ANALYSIS = Analysis(jobs=(), args=())
-
-
-def blue_green(analysis: Analysis | None = ANALYSIS) -> Rollout:
-    return Rollout(
-        "app",
-        BlueGreen(
-            active_service="app",
-            preview_service="app-preview",
-            auto_promotion=True,
-            pre_promotion_analysis=analysis,
-            scale_down_delay=30,
-            abort_scale_down_delay=30,
-        ),
-    )
 
 
 def record(version: str):
@@ -80,7 +66,7 @@ def test_scaled_before_the_promotion_both_sets_grow_and_the_switch_waits_for_the
     and the preview ReplicaSet are both updated to the new spec.replicas."""
 
     async def scenario():
-        cluster, moments, watcher = await released(blue_green(), verdicts=[True])
+        cluster, moments, watcher = await released(blue_green(ANALYSIS), verdicts=[True])
         controller = cluster.controller
         await cluster.until(lambda: cluster.analyses)  # the preview is saturated at 3
         await asyncio.sleep(cluster.analysis_seconds - 0.1)  # the analysis is about to pass
@@ -120,7 +106,7 @@ def test_scaled_after_the_promotion_the_previous_version_follows_until_its_deadl
     switch grows the previous version too, for the rest of scaleDownDelaySeconds."""
 
     async def scenario():
-        cluster, moments, watcher = await released(blue_green(analysis=None))
+        cluster, moments, watcher = await released(blue_green())
         controller = cluster.controller
         await cluster.until(lambda: controller.selectors["app"] == V2, step=0.01)
         switched_at = cluster.timeline.now()
@@ -149,7 +135,7 @@ def test_scaled_after_an_abort_the_stable_grows_and_the_aborted_pods_keep_their_
     scale; the stable goes to spec.replicas (reconcileBlueGreenStableReplicaSet)."""
 
     async def scenario():
-        cluster, moments, watcher = await released(blue_green(), verdicts=[False])
+        cluster, moments, watcher = await released(blue_green(ANALYSIS), verdicts=[False])
         controller = cluster.controller
         await cluster.until(lambda: controller.aborted)
         controller.update_scale(5)

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.emulation import Cluster, FakeRuntime, deployment, run, template
+from tests.emulation import Cluster, FakeRuntime, blue_green, deployment, run, template
 from tools.rehearsal.cluster.autoscaling.target import Scale, ScaleTarget
 from tools.rehearsal.cluster.deployment import ReplicaSet
 from tools.rehearsal.cluster.rollouts.controller import RolloutController, rollout_template
 from tools.rehearsal.cluster.rollouts.scale import RolloutStatus, rollout_status
-from tools.rehearsal.manifests.rollout import BlueGreen, Canary, CanaryStep, Rollout
+from tools.rehearsal.manifests.rollout import Canary, CanaryStep, Rollout
 
 HELD_CANARY = Rollout(
     "app",
@@ -22,17 +22,7 @@ HELD_CANARY = Rollout(
         steps=(CanaryStep(weight=25), CanaryStep(pause=600), CanaryStep(weight=100)),
     ),
 )
-BLUE_GREEN = Rollout(
-    "app",
-    BlueGreen(
-        active_service="app",
-        preview_service="app-preview",
-        auto_promotion=True,
-        pre_promotion_analysis=None,
-        scale_down_delay=30,
-        abort_scale_down_delay=30,
-    ),
-)
+BLUE_GREEN = blue_green()
 
 
 def rollout_hash(version: str) -> str:
