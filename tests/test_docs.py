@@ -182,3 +182,83 @@ def test_every_page_under_docs_is_linked_from_the_readme():
     pages = [path for path in sorted(DOCS.rglob("*")) if path.is_file()]
     assert pages, "docs/ holds the long documentation"
     assert [str(path.relative_to(ROOT)) for path in pages if path.resolve() not in linked] == []
+
+
+# Release advice that must not come back.
+
+RELEASE_MD = DOCS / "release.md"
+
+
+def one_time_setup_step(text: str, number: int) -> str:
+    """Step NUMBER of release.md's "One-time AWS setup": from its `N. ` line to the next step's."""
+    section = text.split("## One-time AWS setup", 1)[1].split("\n## ", 1)[0]
+    step = re.split(rf"^{number}\. ", section, flags=re.M)[1]
+    return re.split(rf"^{number + 1}\. ", step, flags=re.M)[0]
+
+
+def branch_protection_problems(text: str) -> list[str]:
+    """Why release.md's advice for a protected main would not work (empty: it would)."""
+    problems = []
+    flat = " ".join(text.split())
+    if re.search(r"add GitHub Actions to the ruleset'?s? bypass list", flat, re.IGNORECASE):
+        problems.append("advises adding GitHub Actions to the bypass list")
+    step = " ".join(one_time_setup_step(text, 5).split())
+    for needed in ("deploy key", "GitHub App", "bypass list", "status checks", "[skip ci]"):
+        if needed.lower() not in step.lower():
+            problems.append(f"step 5 does not name {needed!r}")
+    # How the workflow uses the deploy key: from a secret, in the push step, over SSH.
+    for needed in ("secrets.RELEASE_DEPLOY_KEY", "GIT_SSH_COMMAND", "zdt push --remote"):
+        if needed not in step:
+            problems.append(f"step 5 does not show {needed}")
+    return problems
+
+
+def test_the_branch_protection_advice_names_what_works():
+    assert branch_protection_problems(RELEASE_MD.read_text(encoding="utf-8")) == []
+
+
+def test_the_branch_protection_check_catches_the_old_advice():
+    old = (
+        "5. **Let the workflow push the tag commit.** If `main` is protected by a ruleset that\n"
+        "   requires pull requests, add GitHub Actions to the ruleset's bypass list (or give the\n"
+        "   job a deploy key with write access). The commit carries `[skip ci]` as well.\n"
+    )
+    text = RELEASE_MD.read_text(encoding="utf-8")
+    broken = text.replace(one_time_setup_step(text, 5), old.removeprefix("5. "))
+    problems = branch_protection_problems(broken)
+    assert "advises adding GitHub Actions to the bypass list" in problems
+    assert "step 5 does not show GIT_SSH_COMMAND" in problems
+
+
+# `$/` (the self-repository form of `uses:`): GitHub documents it since 2026-07-30.
+
+OUTDATED_SELF_REPOSITORY = re.compile(
+    r"does not (?:describe|document)[^.]*yet|until it documents|not (?:yet )?documented",
+    re.IGNORECASE,
+)
+
+
+def self_repository_claims() -> list[str]:
+    """Every sentence of the docs and of .github that mentions `$/`."""
+    files = [*DOCS.rglob("*.md"), README, *(ROOT / ".github").rglob("*.yml")]
+    sentences = []
+    for path in files:
+        flat = " ".join(line.strip().lstrip("#").strip() for line in path.read_text().splitlines())
+        sentences += [s for s in re.split(r"(?<=[.;])\s", flat) if "`$/`" in s]
+    return sentences
+
+
+def test_no_claim_that_github_does_not_document_the_self_repository_form():
+    claims = self_repository_claims()
+    assert claims, "release.yml and release.md explain why the call is `./`"
+    assert [claim for claim in claims if OUTDATED_SELF_REPOSITORY.search(claim)] == []
+    assert any("2026-07-30" in claim for claim in claims)
+
+
+def test_the_self_repository_check_catches_the_old_claim():
+    old = (
+        "zizmor's self-repository audit prefers the newer `$/` form, which GitHub's workflow "
+        "syntax reference does not describe yet (docs/release.md)."
+    )
+    assert OUTDATED_SELF_REPOSITORY.search(old)
+    assert OUTDATED_SELF_REPOSITORY.search("carries the ignore until it documents `$/`.")

@@ -2,6 +2,7 @@
 real kustomize and real git repositories."""
 
 import difflib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -487,3 +488,63 @@ def test_push_gives_up_behind_after_its_last_attempt(remote_and_clones):
 
     assert result.returncode == 1
     assert "still behind after 1 attempts" in result.stderr
+
+
+# A git that never answers: one line naming the command, the command's failure status, and no
+# traceback (tools/git.py kills it after ZDT_GIT_TIMEOUT seconds).
+
+
+def hanging_git(tmp_path: Path) -> dict[str, str]:
+    """The environment of a run whose `git` sleeps instead of answering (exec: the process
+    subprocess kills is the sleep itself), and whose git timeout is one second."""
+    bin_dir = tmp_path / "hanging-bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ZDT_GIT_TIMEOUT": "1"}
+
+
+def test_push_reports_a_git_that_never_answers_in_one_line(tmp_path):
+    (tmp_path / "overlay.txt").write_text("tag: two\n")
+
+    result = zdt(
+        "push", "--message", "release: two", "--repo", str(tmp_path), "--", "overlay.txt",
+        env=hanging_git(tmp_path), timeout=30,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "zdt push: git add -- overlay.txt: no answer after 1 s, stopped"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bump_reports_a_git_that_never_answers_in_one_line(workdir, tmp_path):
+    bump(workdir / "overlays" / "v2", ImageUpdate(IMAGE, "a" * 40, DIGEST))
+
+    result = zdt(
+        "bump", "overlays/v2", "--image", IMAGE, "--tag", "b" * 40, "--digest", OTHER_DIGEST,
+        "--no-downgrade", cwd=workdir, env=hanging_git(tmp_path), timeout=30,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "zdt bump: git rev-parse --git-dir: no answer after 1 s, stopped"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_bad_git_timeout_is_one_line(tmp_path, value):
+    (tmp_path / "overlay.txt").write_text("tag: two\n")
+
+    result = zdt(
+        "push", "--message", "release: two", "--repo", str(tmp_path), "--", "overlay.txt",
+        env={"ZDT_GIT_TIMEOUT": value}, timeout=30,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"zdt push: ZDT_GIT_TIMEOUT={value!r}: not a positive number of seconds"
+    ]

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_the_three_workflows_exist():
 
 
 def test_zizmor_finds_nothing():
-    result = tool("zizmor", "--offline", "--format=plain", ".github/workflows")
+    # .github, as ci.yml runs it: the workflows and dependabot.yml (dependabot-cooldown).
+    result = tool("zizmor", "--offline", "--format=plain", ".github")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout + result.stderr
 
@@ -91,6 +93,45 @@ def test_dependabot_schema_and_ecosystems():
     for update in updates:
         assert update["directory"] == "/"
         assert update["schedule"]["interval"] == "weekly"
+    assert cooldown_problems(updates) == []
+
+
+# zizmor's dependabot-cooldown audit flags less than 7 days (its default minimum).
+MINIMUM_COOLDOWN_DAYS = 7
+
+
+def cooldown_problems(updates: list[dict]) -> list[str]:
+    """Update entries that would propose a version the day it is published (empty: none)."""
+    problems = []
+    for update in updates:
+        days = (update.get("cooldown") or {}).get("default-days", 0)
+        if days < MINIMUM_COOLDOWN_DAYS:
+            problems.append(f"{update['package-ecosystem']}: cooldown default-days {days}")
+    return problems
+
+
+def test_the_cooldown_check_catches_an_entry_without_one():
+    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
+    updates[1].pop("cooldown", None)
+    updates[2]["cooldown"] = {"default-days": 3}
+    assert cooldown_problems(updates) == [
+        "pip: cooldown default-days 0",
+        "docker: cooldown default-days 3",
+    ]
+
+
+def test_zizmor_audits_dependabot_through_github_dir(tmp_path):
+    # The counterpart of test_zizmor_finds_nothing: the same command on a copy of .github whose
+    # dependabot.yml has no cooldown reports it, so the empty report above covers that file.
+    copy_dir = tmp_path / ".github"
+    copy_dir.mkdir()
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    for update in config["updates"]:
+        update.pop("cooldown", None)
+    (copy_dir / "dependabot.yml").write_text(yaml.safe_dump(config))
+    result = tool("zizmor", "--offline", "--format=plain", str(copy_dir))
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).count("dependabot-cooldown") >= 3
 
 
 # Dependabot's docker parser: a FROM line naming an image literally (no ${ARG}).
@@ -204,6 +245,31 @@ def test_shellcheck_catches_a_broken_run_block():
     assert shellcheck(
         "repository=$(zdt show)\ndocker push $repository:${{ github.sha }}\n"
     ).returncode
+
+
+def zizmor_target_problems(ci: dict) -> list[str]:
+    """Why CI's zizmor could miss part of .github (empty: it audits all of it)."""
+    runs = [
+        s["run"]
+        for job in ci["jobs"].values()
+        for s in job["steps"]
+        if "zizmor" in s.get("run", "")
+    ]
+    if len(runs) != 1:
+        return [f"{len(runs)} zizmor steps"]
+    target = shlex.split(runs[0])[-1].rstrip("/")
+    return [] if target == ".github" else [f"zizmor audits {target}, not .github"]
+
+
+def test_ci_audits_all_of_github_with_zizmor():
+    assert zizmor_target_problems(WORKFLOWS["ci"]) == []
+
+
+def test_the_zizmor_target_check_catches_the_workflows_alone():
+    broken = copy.deepcopy(WORKFLOWS["ci"])
+    (step,) = [s for s in broken["jobs"]["lint"]["steps"] if "zizmor" in s.get("run", "")]
+    step["run"] = ".venv/bin/zizmor --format=github .github/workflows"
+    assert zizmor_target_problems(broken) == ["zizmor audits .github/workflows, not .github"]
 
 
 def test_ci_runs_the_readme_test_command_and_the_linters():
@@ -418,16 +484,52 @@ def test_release_logs_in_to_ecr_public_with_oidc():
     assert login["with"]["registry-type"] == "public"
 
 
-def test_release_build_pushes_with_cache_provenance_and_sbom():
+def test_release_build_pushes_with_provenance_and_sbom():
     (build,) = steps(IMAGE_JOB, "docker/build-push-action")
     options = build["with"]
     assert options["push"] is True
     # The image reports the commit it was built from: the tag the overlay records.
     assert "APP_VERSION=${{ github.sha }}" in options["build-args"]
-    assert options["cache-from"] and options["cache-to"]
     assert options["provenance"] == "mode=max"
     assert options["sbom"] is True
     assert attestation_problems(options) == []
+
+
+def cache_problems(job: dict) -> list[str]:
+    """Why the signed build could restore layers another workflow wrote (empty: it cannot).
+    GitHub Actions caches are scoped per branch, not per workflow, so any job on main can write
+    entries a type=gha cache-from would restore, whatever its scope= (CodeQL's
+    actions/cache-poisoning queries); the build takes no cache at all."""
+    problems = []
+    for step in steps(job, "docker/build-push-action"):
+        options = step.get("with", {})
+        if options.get("cache-from"):
+            problems.append(
+                f"the signed build restores a cache: cache-from {options['cache-from']!r}"
+            )
+        if "type=gha" in str(options.get("cache-to", "")):
+            problems.append(f"the signed build writes the Actions cache: {options['cache-to']!r}")
+    return problems
+
+
+def test_the_signed_build_restores_no_cache():
+    assert cache_problems(IMAGE_JOB) == []
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        {"cache-from": "type=gha", "cache-to": "type=gha,mode=max"},
+        {"cache-from": "type=gha,scope=release"},
+        {"cache-to": "type=gha,mode=max"},
+    ],
+    ids=["gha cache", "gha cache with a scope", "writes only"],
+)
+def test_the_cache_check_catches_a_gha_cache(cache):
+    broken = copy.deepcopy(IMAGE_JOB)
+    (build,) = steps(broken, "docker/build-push-action")
+    build["with"].update(cache)
+    assert cache_problems(broken)
 
 
 def attestation_problems(options: dict) -> list[str]:
@@ -799,6 +901,195 @@ def test_the_signing_check_catches_a_gap(change):
     assert signing_problems(broken)
 
 
+# Registry reads after the push: ECR Public may not serve a just-pushed manifest (or a moved
+# tag's new digest) at once (aws/aws-for-fluent-bit#946), so each read goes through `retry`.
+
+RETRY_SH = ROOT / "tools" / "retry.sh"
+REGISTRY_READS = ("cosign sign", "cosign verify", "imagetools inspect", "imagetools create")
+FUNCTION_START = re.compile(r"^(?P<name>\w+)\(\)\s*\{")
+# `retry COMMAND`, also as an if's condition or in a command substitution.
+RETRIED = re.compile(r"^(?:if !?\s*)?retry\s|\$\(retry\s")
+
+
+def unretried_reads(job: dict) -> list[str]:
+    """Every read of the registry after the image is pushed that is not retried (empty: none).
+    A read is retried when its command starts with `retry`, or when it is inside a shell function
+    (`name() {` ... `}`) that is only ever called as `retry name`."""
+    problems = []
+    build = index_of(job, uses("docker/build-push-action"))
+    for step in job["steps"][build + 1 :]:
+        script = step.get("run", "")
+        if not any(read in script for read in REGISTRY_READS):
+            continue
+        where = step.get("name", "a step")
+        lines = [line.strip() for line in script.replace("\\\n", " ").splitlines()]
+        if ". tools/retry.sh" not in lines:
+            problems.append(f"{where}: does not source tools/retry.sh")
+        function, reading = None, set()
+        for line in lines:
+            start = FUNCTION_START.match(line)
+            if start:
+                function = start["name"]
+            if any(read in line for read in REGISTRY_READS):
+                if function:
+                    reading.add(function)
+                elif not RETRIED.search(line):
+                    problems.append(f"{where}: not retried: {line}")
+            if function and line.endswith("}"):
+                function = None
+        for name in sorted(reading):
+            calls = [
+                line
+                for line in lines
+                if re.search(rf"\b{name}\b", line) and not FUNCTION_START.match(line)
+            ]
+            if not calls or not all(re.search(rf"\bretry\s+{name}\b", line) for line in calls):
+                problems.append(f"{where}: {name} reads the registry and is called without retry")
+    return problems
+
+
+def test_every_registry_read_after_the_push_is_retried():
+    assert unretried_reads(IMAGE_JOB) == []
+    assert RETRY_SH.is_file()
+
+
+def _sign_once(job):
+    step = step_named(job, "Sign the digest")
+    step["run"] = step["run"].replace("retry cosign sign", "cosign sign")
+
+
+def _verify_once(job):
+    step = step_named(job, "Verify the signature as a cluster would")
+    step["run"] = step["run"].replace("retry cosign verify", "cosign verify")
+
+
+def _inspect_tags_once(job):
+    step = step_named(job, "Add the version tags to the commit's image")
+    step["run"] = step["run"].replace("retry resolves_to_digest", "resolves_to_digest")
+
+
+def _create_once(job):
+    step = step_named(job, "Add the version tags to the commit's image")
+    step["run"] = step["run"].replace(
+        "retry docker buildx imagetools create", "docker buildx imagetools create"
+    )
+
+
+def _retry_not_sourced(job):
+    step = step_named(job, "Sign the digest")
+    step["run"] = step["run"].replace(". tools/retry.sh", "")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_sign_once, _verify_once, _inspect_tags_once, _create_once, _retry_not_sourced],
+    ids=["sign", "verify", "tags inspected", "tags created", "retry not sourced"],
+)
+def test_the_retry_check_catches_a_single_read(change):
+    broken = copy.deepcopy(IMAGE_JOB)
+    change(broken)
+    assert unretried_reads(broken)
+
+
+def run_with_retry(
+    tmp_path: Path, script: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """A bash script (as the runner runs it: -e, pipefail) in a directory holding tools/retry.sh."""
+    (tmp_path / "tools").mkdir(exist_ok=True)
+    (tmp_path / "tools" / "retry.sh").write_text(RETRY_SH.read_text())
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, check=False,
+        env={**os.environ, "RETRY_DELAY_SECONDS": "0", **(env or {})},
+    )  # fmt: skip
+
+
+# A command that fails until its Nth call, counting its calls in a file.
+FLAKY = 'flaky() { echo call >> calls; [ "$(wc -l < calls)" -ge "$1" ]; }\n'
+
+
+def test_retry_runs_until_the_command_succeeds(tmp_path):
+    result = run_with_retry(tmp_path, ". tools/retry.sh\n" + FLAKY + "retry flaky 3\necho done\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert (tmp_path / "calls").read_text().count("call") == 3
+    assert "flaky failed (exit 1, attempt 2/6), again in 0 s" in result.stderr
+
+
+def test_retry_gives_up_after_its_attempts_with_the_commands_status(tmp_path):
+    script = ". tools/retry.sh\n" + FLAKY + "retry flaky 99\necho not reached\n"
+    result = run_with_retry(tmp_path, script, {"RETRY_ATTEMPTS": "4"})
+
+    assert result.returncode == 1
+    assert "not reached" not in result.stdout
+    assert (tmp_path / "calls").read_text().count("call") == 4
+    assert result.stderr.splitlines()[-1] == "retry: flaky failed 4 times (exit 1), giving up"
+
+
+def test_retry_waits_longer_each_time_and_boundedly(tmp_path):
+    # A stand-in sleep records the pauses: 5, 10, 20, 40, 80 by default, 155 s at most.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sleep").write_text('#!/bin/sh\necho "$1" >> pauses\n')
+    (tmp_path / "bin" / "sleep").chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    script = "unset RETRY_DELAY_SECONDS\n. tools/retry.sh\n" + FLAKY + "retry flaky 99 || true\n"
+    result = run_with_retry(tmp_path, script, env)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pauses").read_text().split() == ["5", "10", "20", "40", "80"]
+
+
+# The version tags' check, run with a stand-in docker whose registry serves a moved tag's old
+# digest at first.
+
+NEW_DIGEST = "sha256:" + "2" * 64
+OLD_DIGEST = "sha256:" + "1" * 64
+STALE_DOCKER = """#!/bin/sh
+echo "$*" >> docker.log
+case "$*" in
+*"imagetools inspect"*)
+    echo read >> reads
+    if [ "$(wc -l < reads)" -gt "$STALE_READS" ]; then digest=$NEW; else digest=$OLD; fi
+    printf '{"digest": "%s"}\\n' "$digest" ;;
+esac
+"""
+
+
+def run_version_tags(tmp_path: Path, stale_reads: int) -> subprocess.CompletedProcess:
+    (tmp_path / "bin").mkdir()
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(STALE_DOCKER)
+    docker.chmod(0o755)
+    script = step_named(IMAGE_JOB, "Add the version tags to the commit's image")["run"]
+    env = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "REPOSITORY": "public.ecr.aws/a1b2c3d4/zero-downtime-app",
+        "DIGEST": NEW_DIGEST,
+        "TAGS": "public.ecr.aws/a1b2c3d4/zero-downtime-app:1.2.3\n",
+        "NEW": NEW_DIGEST,
+        "OLD": OLD_DIGEST,
+        "STALE_READS": str(stale_reads),
+        "RETRY_ATTEMPTS": "3",
+    }
+    return run_with_retry(tmp_path, script, env)
+
+
+def test_the_version_tags_check_waits_for_the_registry_to_catch_up(tmp_path):
+    result = run_version_tags(tmp_path, stale_reads=2)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "reads").read_text().count("read") == 3
+
+
+def test_the_version_tags_check_fails_on_a_tag_that_stays_elsewhere(tmp_path):
+    result = run_version_tags(tmp_path, stale_reads=99)
+
+    assert result.returncode == 1
+    assert f"does not resolve to {NEW_DIGEST}" in result.stdout
+    assert (tmp_path / "reads").read_text().count("read") == 3
+
+
 def test_e2e_has_the_rolling_update_the_blue_green_abort_and_argo_cd():
     assert sorted(WORKFLOWS["e2e"]["jobs"]) == ["argocd", "blue-green-abort", "rollout"]
 
@@ -811,7 +1102,7 @@ def test_e2e_rolls_v1_to_v2_on_kind_with_the_repo_scripts():
     # The e2e overlays wrap overlays/v1 and v2 (tests/test_e2e_kind.py).
     assert "tools/e2e/run.sh tools/e2e/kind/v1 tools/e2e/kind/v2" in runs
     # metrics-server before the rollout, and the HPA seen reading metrics after it.
-    metrics = index_of(job, running("kubectl apply -k tools/e2e/metrics-server/"))
+    metrics = index_of(job, running("tools/e2e/apply-pinned.sh tools/e2e/metrics-server"))
     rollout = index_of(job, running("tools/e2e/run.sh"))
     hpa = index_of(job, running("--for=condition=ScalingActive"))
     assert None not in (metrics, rollout, hpa)
@@ -836,11 +1127,12 @@ def test_e2e_aborts_a_broken_release_under_argo_rollouts_on_kind():
     assert f"tag {release}" in readme
     install = step_named(job, "Install Argo Rollouts")["run"]
     assert (
-        "https://github.com/argoproj/argo-rollouts/releases/download/"
-        "$ARGO_ROLLOUTS_VERSION/install.yaml" in install
+        "tools/e2e/download.sh \\\n"
+        '  "https://github.com/argoproj/argo-rollouts/releases/download/'
+        '$ARGO_ROLLOUTS_VERSION/install.yaml"' in install
     )
     controller = index_of(job, running("deployment/argo-rollouts"))
-    metrics = index_of(job, running("kubectl apply -k tools/e2e/metrics-server/"))
+    metrics = index_of(job, running("tools/e2e/apply-pinned.sh tools/e2e/metrics-server"))
     images = index_of(job, running("tools/e2e/images.sh"))
     abort = index_of(
         job, running("tools/e2e/rollout.sh tools/e2e-rollout/v1 tools/e2e-rollout/v2-broken")
@@ -870,16 +1162,18 @@ def test_e2e_syncs_a_release_with_a_pinned_argo_cd_on_kind():
     assert kind["with"]["registry"] is True
     install = step_named(job, "Install Argo CD")["run"]
     assert (
-        "https://raw.githubusercontent.com/argoproj/argo-cd/$ARGOCD_VERSION/manifests/install.yaml"
+        "tools/e2e/download.sh \\\n"
+        '  "https://raw.githubusercontent.com/argoproj/argo-cd/$ARGOCD_VERSION/manifests/install.yaml"'
         in install
     )
     assert "--server-side" in install
     order = [
         index_of(job, uses("helm/kind-action")),
-        index_of(job, running("kubectl apply -k tools/e2e/metrics-server/")),
+        index_of(job, running("tools/e2e/apply-pinned.sh tools/e2e/metrics-server")),
         index_of(job, running("manifests/install.yaml")),
         index_of(job, running("cli_checksums.txt")),
         index_of(job, running("tools/e2e/images.sh")),
+        index_of(job, running("tools/e2e-git-server/image.sh")),
         index_of(job, running("tools/e2e/argocd.sh overlays/v1 overlays/v2")),
     ]
     assert None not in order and order == sorted(order)

@@ -16,7 +16,7 @@ e.g. a re-run of an old workflow) leaves the file untouched and prints one notic
 the file, the field and both commits; a tag that cannot be ordered (not a commit SHA, missing
 from the history, or diverged from the current one) is refused.
 Exit status: 0 set, already set, or an older release left alone (notice); 2 refused (one line on
-stderr naming file, field or value).
+stderr naming file, field or value, or the git command that failed or ran out of time).
 """
 
 import argparse
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from tools.git import GitError
 from tools.imageref import DIGEST, REPOSITORY, TAG, ImageRef
 from tools.release import ReleaseError
 from tools.release.ancestry import Order, order
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     update = ImageUpdate(args.image, args.tag, args.digest, args.new_name)
     try:
         result = bump(args.overlay, update, no_downgrade=args.no_downgrade)
-    except ReleaseError as error:
+    except (ReleaseError, GitError) as error:
         print(f"zdt bump: {error}", file=sys.stderr)
         return 2
     if result.notice:

@@ -7,7 +7,8 @@ Nothing to commit is success. When the push is rejected because the branch moved
 --attempts times with a growing pause. Any other refusal (a pre-receive hook or branch rule,
 authentication, an unreachable remote) fails at once, with git's own message. A rebase conflict
 (someone else changed the same lines, e.g. a newer release) is aborted and reported, never
-resolved: the newer state on the branch wins. Exit 0 pushed or nothing to do, 1 failed.
+resolved: the newer state on the branch wins. A git command that fails, or runs longer than
+ZDT_GIT_TIMEOUT seconds (60), is one line naming it. Exit 0 pushed or nothing to do, 1 failed.
 """
 
 import argparse
