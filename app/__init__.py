@@ -9,6 +9,14 @@ from werkzeug.exceptions import HTTPException
 from app.access_log import log_request, make_logger
 from app.draining import DRAINING, DrainFlag
 from app.multiproc import ENV as MULTIPROC_ENV
+from app.quiescence import (
+    LAST_ARRIVAL,
+    LEAVING,
+    QUIET_HOOK_PATH,
+    LastArrival,
+    counts_as_traffic,
+    wait_until_quiet,
+)
 from app.settings import Settings
 
 MAX_DELAY_SECONDS = 30.0
@@ -18,7 +26,12 @@ def text(body: str, status: int = 200) -> Response:
     return Response(body + "\n", status=status, mimetype="text/plain")
 
 
-def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    draining: DrainFlag = DRAINING,
+    last_arrival: LastArrival = LAST_ARRIVAL,
+    leaving: DrainFlag = LEAVING,
+) -> Flask:
     settings = settings or Settings.from_env(os.environ)
     pod = os.environ.get("HOSTNAME", "")
     logger = make_logger("app", settings.log_level)
@@ -33,6 +46,8 @@ def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING)
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()
+        if counts_as_traffic(request.path):
+            last_arrival.mark(time.monotonic())
 
     @app.after_request
     def finish(response: Response) -> Response:
@@ -74,6 +89,19 @@ def create_app(settings: Settings | None = None, draining: DrainFlag = DRAINING)
     @app.get("/ready")
     def ready():
         return text("draining", 503) if draining.is_set() else text("ready")
+
+    @app.get(QUIET_HOOK_PATH)
+    def prestop():
+        # The preStop hook (app/quiescence.py): answers once traffic has left the pod.
+        leaving.set()
+        quiet = wait_until_quiet(
+            last_arrival.get,
+            settings.prestop_min_seconds,
+            settings.prestop_quiet_seconds,
+            settings.prestop_max_seconds,
+        )
+        logger.info("preStop: %s", quiet.describe())
+        return text(quiet.describe())
 
     @app.get("/healthz")
     def healthz():

@@ -4,6 +4,7 @@ import os
 
 from app import multiproc
 from app.draining import DRAINING, drain_on_sigterm, reset_in_worker
+from app.quiescence import LEAVING
 from app.settings import Settings
 
 settings = Settings.from_env(os.environ)
@@ -49,7 +50,8 @@ def on_exit(server):
 
 
 def pre_request(worker, req):
-    # While draining, answer with "Connection: close" so keep-alive clients reconnect and the
-    # Service sends their next request to a pod that is not going away.
-    if DRAINING.is_set():
+    # While draining, and while the preStop hook waits for traffic to leave, answer with
+    # "Connection: close" so keep-alive clients reconnect and the Service sends their next
+    # request to a pod that is not going away.
+    if DRAINING.is_set() or LEAVING.is_set():
         req.force_close()

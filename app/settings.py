@@ -19,6 +19,10 @@ class Settings:
     version: str = "dev"
     workers: int = 2
     drain_seconds: float = 5.0
+    # The preStop hook GET /prestop (app/quiescence.py).
+    prestop_min_seconds: float = 5.0
+    prestop_quiet_seconds: float = 2.0
+    prestop_max_seconds: float = 60.0
     graceful_timeout: int = 20
     keepalive: int = 75
     log_level: str = "info"
@@ -26,12 +30,21 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Settings":
         defaults = cls()
-        return cls(
+        settings = cls(
             host=_text(environ, "HOST", defaults.host),
             port=_integer(environ, "PORT", defaults.port, minimum=1, maximum=65535),
             version=_version(environ, "APP_VERSION", defaults.version),
             workers=_integer(environ, "WEB_CONCURRENCY", defaults.workers, minimum=1, maximum=64),
             drain_seconds=_seconds(environ, "DRAIN_SECONDS", defaults.drain_seconds),
+            prestop_min_seconds=_seconds(
+                environ, "PRESTOP_MIN_SECONDS", defaults.prestop_min_seconds
+            ),
+            prestop_quiet_seconds=_seconds(
+                environ, "PRESTOP_QUIET_SECONDS", defaults.prestop_quiet_seconds
+            ),
+            prestop_max_seconds=_seconds(
+                environ, "PRESTOP_MAX_SECONDS", defaults.prestop_max_seconds
+            ),
             graceful_timeout=_integer(
                 environ, "GRACEFUL_TIMEOUT", defaults.graceful_timeout, minimum=0, maximum=3600
             ),
@@ -40,6 +53,16 @@ class Settings:
             ),
             log_level=_choice(environ, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
         )
+        for name, value in [
+            ("PRESTOP_MIN_SECONDS", settings.prestop_min_seconds),
+            ("PRESTOP_QUIET_SECONDS", settings.prestop_quiet_seconds),
+        ]:
+            if value > settings.prestop_max_seconds:
+                raise SettingsError(
+                    f"{name} must not exceed PRESTOP_MAX_SECONDS"
+                    f" ({settings.prestop_max_seconds:g}), got {value:g}"
+                )
+        return settings
 
 
 def _raw(environ: Mapping[str, str], name: str) -> str | None:

@@ -22,7 +22,8 @@ from tools.exposure import Exposure, ExposureError, HealthCheck, read_exposure
 from tools.kustomize import render, render_with_components
 from tools.repo import ROOT
 from tools.validate import crd
-from tools.validate.invariants import REFUSAL_REASONS, check_overlays
+from tools.validate.invariants import check_overlays
+from tools.validate.invariants.common import REFUSAL_REASONS
 from tools.validate.overlays import AWS_ALB, BLUE_GREEN, load_overlays
 from tools.validate.summary import describe
 
@@ -99,7 +100,7 @@ def test_the_alb_exposure(alb_render):
             healthy_threshold=2,
             unhealthy_threshold=2,
         ),
-        deregistration_delay=55.0,
+        deregistration_delay=145.0,
     )
 
 
@@ -304,10 +305,11 @@ def test_the_alb_numbers_follow_from_the_allowance(variants):
     (app,) = pod["containers"]
     env = {e["name"]: float(e["value"]) for e in app["env"] if e["value"].isdigit()}
     allowance = exposure.propagation_allowance
-    assert app["lifecycle"]["preStop"]["sleep"]["seconds"] == allowance == 30
-    serving = allowance + env["DRAIN_SECONDS"] + env["GRACEFUL_TIMEOUT"]
-    assert exposure.deregistration_delay == serving == 55
-    assert pod["terminationGracePeriodSeconds"] == serving + 5 == 60
+    assert app["lifecycle"]["preStop"] == {"httpGet": {"path": "/prestop", "port": "http"}}
+    assert env["PRESTOP_MIN_SECONDS"] == allowance == 30
+    serving = env["PRESTOP_MAX_SECONDS"] + env["DRAIN_SECONDS"] + env["GRACEFUL_TIMEOUT"]
+    assert exposure.deregistration_delay == serving == 145
+    assert pod["terminationGracePeriodSeconds"] == serving + 5 == 150
     assert env["KEEPALIVE_SECONDS"] > exposure.upstream_idle_timeout == 60
     assert exposure.request_timeout >= env["GRACEFUL_TIMEOUT"]
 
@@ -387,8 +389,8 @@ BROKEN = {
     "prestop-below-the-alb-allowance": (
         EXPOSURES,
         False,
-        replace(ALB_KUSTOMIZATION, "seconds: 30", "seconds: 20"),
-        f"{DEPLOYMENT}: {CONTAINER}.lifecycle.preStop: sleeps 20 s, less than the aws-alb"
+        replace(ALB_KUSTOMIZATION, 'value: "30"', 'value: "20"'),
+        f"{DEPLOYMENT}: {CONTAINER}.lifecycle.preStop: waits at least 20 s, less than the aws-alb"
         " exposure's propagation allowance of 30 s (HTTPRoute/zero-downtime-app"
         " zero-downtime-app/propagation-allowance): the proxy may send new requests after"
         " SIGTERM",
@@ -399,21 +401,21 @@ BROKEN = {
         False,
         replace(
             ALB_KUSTOMIZATION,
-            "terminationGracePeriodSeconds: 60",
-            "terminationGracePeriodSeconds: 50",
+            "terminationGracePeriodSeconds: 150",
+            "terminationGracePeriodSeconds: 140",
         ),
-        f"{DEPLOYMENT}: spec.template.spec.terminationGracePeriodSeconds: 50 s does not cover"
-        " preStop 30 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin = 60 s",
+        f"{DEPLOYMENT}: spec.template.spec.terminationGracePeriodSeconds: 140 s does not cover"
+        " preStop up to 120 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin = 150 s",
         renders(ALB_RENDER),
     ),
     "deregistration-delay-too-short": (
         EXPOSURES,
         False,
-        replace(ALB_TGC, 'value: "55"', 'value: "30"'),
+        replace(ALB_TGC, 'value: "145"', 'value: "30"'),
         f"{TGC}: spec.defaultConfiguration.targetGroupAttributes"
-        "[deregistration_delay.timeout_seconds]: 30 s is shorter than preStop 30 s + DRAIN_SECONDS"
-        " 5 s + GRACEFUL_TIMEOUT 20 s = 55 s: the ALB would cut requests the pod would still"
-        " finish",
+        "[deregistration_delay.timeout_seconds]: 30 s is shorter than preStop up to 120 s +"
+        " DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s = 145 s: the ALB would cut requests the pod"
+        " would still finish",
         renders(ALB_RENDER),
     ),
     "target-type-instance": (
@@ -495,7 +497,7 @@ IN_CLUSTER = (
 def expected_problems(case: str) -> list[str]:
     _, _, _, message, broken = BROKEN[case]
     if case == "canary-analysis-before-propagation":
-        base = CANARY_MESSAGE.format(why="the pods' preStop sleep of")
+        base = CANARY_MESSAGE.format(why="the pods' shortest preStop,")
         return [
             *(f"{r}: {base}" for r in [*renders(CANARY), *renders(f"{CANARY}+{GATEWAY}")]),
             *(
@@ -541,7 +543,7 @@ def test_blue_green_behind_a_gateway_waits_for_its_allowance(tmp_path):
     root = copy_tree(tmp_path, (BLUE_GREEN, GATEWAY))
     replace(GATEWAY_ROUTE, 'propagation-allowance: "5s"', 'propagation-allowance: "40s"')(root)
     prestop = (
-        f"{DEPLOYMENT}: {CONTAINER}.lifecycle.preStop: sleeps 5 s, less than the gateway"
+        f"{DEPLOYMENT}: {CONTAINER}.lifecycle.preStop: waits at least 5 s, less than the gateway"
         " exposure's propagation allowance of 40 s (HTTPRoute/zero-downtime-app"
         " zero-downtime-app/propagation-allowance): the proxy may send new requests after"
         " SIGTERM"
@@ -600,14 +602,14 @@ def test_the_summary_prints_each_exposures_numbers(tmp_path):
     assert (
         alb.count(
             "  alb:       target type ip, health check /ready on traffic-port every 5s (timeout 2s,"
-            " 2 up, 2 down), deregistration delay 55s"
+            " 2 up, 2 down), deregistration delay 145s"
         )
         == 2
     )
     assert (
         alb.count(
-            "  shutdown:  preStop 30s -> SIGTERM -> drain 5s -> graceful stop up to 20s"
-            " -> SIGKILL at 60s"
+            "  shutdown:  preStop 30-120s (until quiet for 2s) -> SIGTERM -> drain 5s -> graceful"
+            " stop up to 20s -> SIGKILL at 150s"
         )
         == 2
     )
@@ -624,5 +626,5 @@ def test_the_doc_gives_the_lines_the_refusal_and_the_numbers():
     assert ROLLOUTS_QUOTE in REFUSAL_REASONS[(BLUE_GREEN, AWS_ALB)]
     assert "## Proven here: the rehearsal behind a real proxy" in doc
     assert "## What only a real ALB can prove" in doc
-    for number in ("30 s", "55", "60 s", "75", "15 s"):
+    for number in ("30 s", "145", "150 s", "75", "15 s"):
         assert number in doc

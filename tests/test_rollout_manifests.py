@@ -265,7 +265,7 @@ BROKEN = {
     "scale-down-delay-shorter-than-propagation": (
         BG,
         set_path(SCALE_DOWN, 3),
-        f"{ROLLOUT}: {SCALE_DOWN}: 3 s is shorter than the pods' preStop sleep of 5 s, the"
+        f"{ROLLOUT}: {SCALE_DOWN}: 3 s is shorter than the pods' preStop of at least 5 s, the"
         " repository's allowance for endpoint propagation: old pods would stop while nodes"
         " still send them the active Service's traffic",
         renders(BLUE_GREEN),
@@ -288,7 +288,7 @@ BROKEN = {
         CAN,
         lambda rollout: rollout["spec"]["strategy"]["canary"]["steps"].pop(1),
         f"{ROLLOUT}: {STEPS}[1].analysis: starts 0 s after the weight changed, less than the"
-        " pods' preStop sleep of 5 s, the repository's allowance for endpoint propagation: add"
+        " pods' shortest preStop, 5 s, the repository's allowance for endpoint propagation: add"
         " a pause before it, or the analysis may measure the old pods",
         renders(CANARY),
     ),
@@ -364,8 +364,8 @@ BROKEN = {
         "base/deployment.yaml",
         set_path("spec.template.spec.terminationGracePeriodSeconds", 30),
         "Deployment/zero-downtime-app: spec.template.spec.terminationGracePeriodSeconds: 30 s"
-        " does not cover preStop 5 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin"
-        " = 35 s",
+        " does not cover preStop up to 60 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s"
+        " margin = 90 s",
         EVERY_RENDER,
     ),
     "rollout-unknown-field": (

@@ -9,6 +9,11 @@ cause and a trace of each failed request; at the end the totals and 95 % upper b
 per-request loss probability and on the share of runs that lose anything. A run that lost a
 request keeps its JSON (with every failed request's connection record and its pod's log) and
 its pods' logs in --out; a clean run keeps nothing. Loopback only; every run is bounded in time.
+
+It sizes the contract against the lag: the lag the target's contract tolerates
+(tools/rehearsal/tolerance.py), the quantile of the lag model where it breaks, every update the
+nodes' rules applied later than that, the requests lost per release, and how long the preStop
+hook held each terminating pod.
 """
 
 import argparse
@@ -17,11 +22,14 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tools.bench.stats import upper_bound
+from tools.rehearsal import tolerance
 from tools.rehearsal.cli import make_runtime, overlay_path, run_until_stopped
+from tools.rehearsal.cluster.network.lag import Lag, share_within
 from tools.rehearsal.demo.ours import (
     LOAD_FRACTION,
     describe_rescales,
@@ -29,11 +37,16 @@ from tools.rehearsal.demo.ours import (
     rescales_during_rollout,
 )
 from tools.rehearsal.errors import RehearsalError
+from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
 from tools.rehearsal.run import Rehearsal
+from tools.rehearsal.timeline import PodEvent
 from tools.repo import ROOT
+from tools.validate.invariants.common import SHUTDOWN_MARGIN_SECONDS
+from tools.validate.workload import env_seconds
 
 # A busy loop that stops by itself: the CPU hog can never outlive the soak for long.
 HOG = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
@@ -57,6 +70,62 @@ class RunFigures:
     final_replicas: int | None = None
     # Each HPA sync: "18.5 s: 3 -> 5, cpu resource utilization (percentage of request): ...".
     syncs: list[str] = field(default_factory=list)
+    # The users' Service on every node: the updates its rules applied, the latest, and those
+    # later than the contract tolerates while traffic arrives.
+    lag_updates: int = 0
+    max_lag: float = 0.0
+    lags_past_tolerance: int = 0
+    # Each old pod's preStop: from its termination to SIGTERM, seconds.
+    prestop_held: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The target's contract against the lag model: where it breaks."""
+
+    found: tolerance.Tolerance
+    lag: Lag
+    within: float  # the share of the model's lags the contract tolerates while traffic arrives
+
+    @classmethod
+    def of(cls, target, source: str, lag: Lag) -> "Contract":
+        found = tolerance.of(target.deployment.template, source)
+        return cls(found, lag, share_within(lag, found.seconds))
+
+    def describe(self) -> str:
+        past = 1 - self.within
+        odds = f"1 update in {1 / past:,.0f}" if past > 0 else "no update in 200 000 draws"
+        return "\n".join(
+            [
+                f"contract: {self.found.describe()}: tolerates {self.found.seconds:g} s of lag"
+                f" while traffic arrives, {self.found.floor:g} s with none",
+                f"lag model: {self.lag.describe()}",
+                f"  the contract breaks past the model's p{100 * self.within:.3f}"
+                f" ({odds} later than {self.found.seconds:g} s)",
+            ]
+        )
+
+
+def lag_figures(result, seconds: float) -> dict:
+    lags = [
+        lag
+        for view in result.views
+        if view.service == result.target.service.name
+        for lag in view.lags
+    ]
+    return {
+        "lag_updates": len(lags),
+        "max_lag": max(lags, default=0.0),
+        "lags_past_tolerance": sum(lag > seconds for lag in lags),
+    }
+
+
+def prestop_held(summary: dict) -> list[float]:
+    return [
+        round(pod[PodEvent.SIGTERM] - pod[PodEvent.TERMINATING], 2)
+        for pod in summary["pods"]
+        if pod.get(PodEvent.SIGTERM) is not None and pod.get(PodEvent.TERMINATING) is not None
+    ]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,8 +153,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pin-replicas", action="store_true", help="do not run the HPA (replicas as the manifest)"
     )
+    p.add_argument(
+        "--prestop-sleep",
+        type=int,
+        metavar="SECONDS",
+        help="both overlays with a fixed preStop sleep of SECONDS instead of their hook, and the"
+        " grace period it needs (5: the contract before the /prestop hook)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "out" / "soak")
     return p
+
+
+def contract_overlay(overlay: str, prestop_sleep: int | None, directory: Path) -> Workload:
+    """The overlay, or its variant with a fixed preStop sleep and the grace period it needs."""
+    path = overlay_path(overlay)
+    if prestop_sleep is None:
+        return load_overlay(path, overlay)
+    container = variants.deployment(path)["spec"]["template"]["spec"]["containers"][0]
+    graceful = env_seconds(container, "GRACEFUL_TIMEOUT") or 0
+    drain = env_seconds(container, "DRAIN_SECONDS") or 0
+    grace = prestop_sleep + drain + graceful + SHUTDOWN_MARGIN_SECONDS
+    ops = variants.pre_stop_sleep(prestop_sleep) + [
+        variants.put("/spec/template/spec/terminationGracePeriodSeconds", int(grace))
+    ]
+    written = variants.write(path, ops, directory / overlay.replace("/", "-"))
+    return load_overlay(written, f"{overlay} with preStop sleep {prestop_sleep} s")
 
 
 def start_hogs(count: int, seconds: float) -> list[subprocess.Popen]:
@@ -112,7 +204,18 @@ def totals(figures: list[RunFigures]) -> dict:
             counts = by_client.setdefault(name, [0, 0])
             counts[0] += tried
             counts[1] += lost
+    held = sorted(h for f in figures for h in f.prestop_held)
     return {
+        "lag_updates": sum(f.lag_updates for f in figures),
+        "max_lag": max((f.max_lag for f in figures), default=0.0),
+        "lags_past_tolerance": sum(f.lags_past_tolerance for f in figures),
+        "failed_per_release_max": max((f.failed for f in figures), default=0),
+        "prestop_held_s": {
+            "pods": len(held),
+            "mean": sum(held) / len(held) if held else None,
+            "p50": held[len(held) // 2] if held else None,
+            "max": held[-1] if held else None,
+        },
         "runs": len(figures),
         "complete_runs": sum(f.complete for f in figures),
         "runs_rescaled_in_rollout": sum(f.rescaled_in_rollout for f in figures),
@@ -126,9 +229,25 @@ def totals(figures: list[RunFigures]) -> dict:
     }
 
 
-def describe_totals(total: dict) -> str:
+def describe_totals(total: dict, contract: Contract) -> str:
+    held = total["prestop_held_s"]
+    runs = max(total["runs"], 1)
     return "\n".join(
         [
+            contract.describe(),
+            f"  measured: {total['lag_updates']} updates applied to the nodes' rules, the latest"
+            f" {total['max_lag']:.1f} s, {total['lags_past_tolerance']} later than"
+            f" {contract.found.seconds:g} s",
+            f"  per release: {total['failed'] / runs:.2f} requests lost on average (at most"
+            f" {total['failed_per_release_max']}); {total['runs_with_failures']} of"
+            f" {total['runs']} releases lost any",
+            (
+                f"  the preStop held each of {held['pods']} terminating pods {held['mean']:.1f} s"
+                f" on average (median {held['p50']:.1f} s, at most {held['max']:.1f} s), then"
+                f" DRAIN_SECONDS {contract.found.drain:g} s"
+                if held["pods"]
+                else "  no pod reached SIGTERM"
+            ),
             f"soak: {total['runs']} runs ({total['complete_runs']} complete), "
             f"{total['requests']} requests, {total['failed']} failed, "
             f"{total['runs_with_failures']} runs with a failure; the HPA rescaled during"
@@ -154,9 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.cpu_hog <= 16:
         print(f"zdt soak: --cpu-hog {args.cpu_hog}: must be 0..16", file=sys.stderr)
         return 2
+    if args.prestop_sleep is not None and not 0 <= args.prestop_sleep <= 600:
+        print(f"zdt soak: --prestop-sleep {args.prestop_sleep}: must be 0..600", file=sys.stderr)
+        return 2
+    variants_dir = tempfile.TemporaryDirectory(prefix="soak-variant-")
     try:
-        source = load_overlay(overlay_path(args.source), args.source)
-        target = load_overlay(overlay_path(args.target), args.target)
+        source = contract_overlay(args.source, args.prestop_sleep, Path(variants_dir.name))
+        target = contract_overlay(args.target, args.prestop_sleep, Path(variants_dir.name))
         runtime = make_runtime(args.runtime, "app")
         world = Options(
             rate=args.rate,
@@ -165,9 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             propagation_jitter=0.0,
         )
         world.validate()
+        contract = Contract.of(target, args.target, world.lag)
     except RehearsalError as error:
         print(f"zdt soak: error: {error}", file=sys.stderr)
         return 2
+    print(contract.describe(), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     # Bounded: the hogs stop by themselves after at most 5 minutes a run.
     hogs = start_hogs(args.cpu_hog, seconds=300.0 * args.runs)
@@ -205,12 +330,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sync['t']:.1f} s: {sync['current']} -> {sync['desired']}, {sync['metrics']}"
                     for sync in (summary["scaling"]["autoscaler"] or {}).get("syncs", [])
                 ],
+                **lag_figures(result, contract.found.seconds),
+                prestop_held=prestop_held(summary),
             )
             figures.append(figure)
             rollout = "incomplete" if figure.rollout_s is None else f"{figure.rollout_s:.1f} s"
             print(
                 f"run {run}/{args.runs}: {figure.requests} requests at {result.rate:.0f} req/s,"
-                f" {figure.failed} failed, rollout {rollout}; HPA {figure.rescales}",
+                f" {figure.failed} failed, rollout {rollout}; HPA {figure.rescales}; lag max"
+                f" {figure.max_lag:.1f} s, {figure.lags_past_tolerance} past"
+                f" {contract.found.seconds:g} s",
                 flush=True,
             )
             for line in figure.traces:
@@ -223,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         print("zdt soak: interrupted; totals of the runs so far", file=sys.stderr)
     finally:
         stop_hogs(hogs)
+        variants_dir.cleanup()
     total = totals(figures)
-    print(describe_totals(total))
+    print(describe_totals(total, contract))
     document = {
         "settings": {
             "from": args.source,
@@ -237,8 +367,13 @@ def main(argv: list[str] | None = None) -> int:
             "clients": world.clients,
             "nodes": world.nodes,
             "lag": world.lag.describe(),
+            "contract": contract.found.describe(),
+            "tolerated_lag_s": contract.found.seconds,
+            "tolerated_lag_without_traffic_s": contract.found.floor,
+            "lag_quantile_tolerated": contract.within,
             "endpoint_batch_s": world.batch_period,
             "hpa": "pinned" if args.pin_replicas else "runs",
+            "prestop_sleep": args.prestop_sleep,
         },
         "totals": total,
         "runs": [asdict(f) for f in figures],

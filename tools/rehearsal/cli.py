@@ -153,7 +153,8 @@ def parser() -> argparse.ArgumentParser:
     network.add_argument(
         "--lag-p50",
         type=float,
-        help=f"median lag of an endpoint change to a node's rules, s (default {LAG_P50:g})",
+        help="a log-normal lag instead of the kube-proxy model: median lag of an endpoint change"
+        f" to a node's rules, s (default {LAG_P50:g})",
     )
     network.add_argument("--lag-p99", type=float, help=f"its p99, s (default {LAG_P99:g})")
     network.add_argument("--lag-max", type=float, help=f"its maximum, s (default {LAG_MAX:g})")
@@ -166,8 +167,7 @@ def parser() -> argparse.ArgumentParser:
     network.add_argument(
         "--endpoint-batch",
         type=float,
-        help="EndpointSlice updates batch period, s (default "
-        f"{ENDPOINT_BATCH:g}, or 0 with --propagation-delay)",
+        help=f"EndpointSlice updates batch period, s (default {ENDPOINT_BATCH:g}, upstream's)",
     )
     network.add_argument(
         "--alb-lag",

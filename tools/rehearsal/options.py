@@ -6,6 +6,7 @@ from pathlib import Path
 from tools.rehearsal.cluster.faults import Faults
 from tools.rehearsal.cluster.network.lag import (
     ALB_LAG,
+    KUBE_PROXY_LAG,
     LAG_MAX,
     LAG_P50,
     LAG_P99,
@@ -18,10 +19,10 @@ from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.traffic import profiles, shapes
 from tools.repo import ROOT
 
-# The EndpointSlice controller's batching period in the hostile world. Upstream's default is 0;
-# large clusters raise it to cut EndpointSlice churn, at the cost of "higher endpoint
-# programming latency" (kube-controller-manager --endpointslice-updates-batch-period).
-ENDPOINT_BATCH = 0.5
+# The EndpointSlice controller's batching period: upstream's default, 0
+# (kube-controller-manager --endpointslice-updates-batch-period). Large clusters raise it to cut
+# EndpointSlice churn, at the cost of "higher endpoint programming latency" (`--endpoint-batch`).
+ENDPOINT_BATCH = 0.0
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,15 @@ class SlowView:
 @dataclass
 class Options:
     nodes: int = 3  # each with its own kube-proxy: a view and a proxy of every Service
-    # Given: every view lags propagation_delay +- propagation_jitter (uniform), no batching unless
-    # asked; None: each view's lag is heavy-tailed (lag_p50, lag_p99, lag_max).
+    # Given: every view lags propagation_delay +- propagation_jitter (uniform); else any of
+    # lag_p50, lag_p99, lag_max given: log-normal (the others at LAG_*); else the kube-proxy
+    # model (network/lag.py KUBE_PROXY_LAG).
     propagation_delay: float | None = None
     propagation_jitter: float = 0.25
-    lag_p50: float = LAG_P50
-    lag_p99: float = LAG_P99
-    lag_max: float = LAG_MAX
-    endpoint_batch: float | None = None  # None: ENDPOINT_BATCH, or 0 with propagation_delay
+    lag_p50: float | None = None
+    lag_p99: float | None = None
+    lag_max: float | None = None
+    endpoint_batch: float | None = None  # None: ENDPOINT_BATCH
     frozen_views: tuple[FrozenView, ...] = ()
     slow_views: tuple[SlowView, ...] = ()
     # Behind an ALB (an exposure component): how late a deregistration reaches the ALB's nodes.
@@ -93,6 +95,13 @@ class Options:
     progress: bool = True
     faults: Faults = field(default_factory=Faults)
 
+    def __post_init__(self) -> None:
+        # Any of --lag-p50/--lag-p99/--lag-max given: the others take their LAG_* defaults.
+        if (self.lag_p50, self.lag_p99, self.lag_max) != (None, None, None):
+            self.lag_p50 = LAG_P50 if self.lag_p50 is None else self.lag_p50
+            self.lag_p99 = LAG_P99 if self.lag_p99 is None else self.lag_p99
+            self.lag_max = LAG_MAX if self.lag_max is None else self.lag_max
+
     def validate(self) -> None:
         delay = self.propagation_delay
         checks = {
@@ -100,7 +109,7 @@ class Options:
             "--propagation-delay": delay is None or 0 <= delay <= 600,
             "--propagation-jitter": delay is None or 0 <= self.propagation_jitter <= delay,
             "--lag-p50, --lag-p99, --lag-max (need p50 <= p99 <= max)": (
-                0 < self.lag_p50 <= self.lag_p99 <= self.lag_max <= 600
+                not self.lag_given() or 0 < self.lag_p50 <= self.lag_p99 <= self.lag_max <= 600
             ),
             "--endpoint-batch": self.endpoint_batch is None or 0 <= self.endpoint_batch <= 60,
             "--alb-lag": self.alb_lag_delay is None or 0 <= self.alb_lag_delay <= 600,
@@ -152,7 +161,12 @@ class Options:
         """How late each update reaches a view (but a slow view's)."""
         if self.propagation_delay is not None:
             return UniformLag(self.propagation_delay, self.propagation_jitter)
-        return HeavyTailedLag(self.lag_p50, self.lag_p99, self.lag_max)
+        if self.lag_given():
+            return HeavyTailedLag(self.lag_p50, self.lag_p99, self.lag_max)
+        return KUBE_PROXY_LAG
+
+    def lag_given(self) -> bool:
+        return self.lag_p50 is not None
 
     @property
     def alb_lag(self) -> Lag:
@@ -173,6 +187,4 @@ class Options:
 
     @property
     def batch_period(self) -> float:
-        if self.endpoint_batch is not None:
-            return self.endpoint_batch
-        return 0.0 if self.propagation_delay is not None else ENDPOINT_BATCH
+        return ENDPOINT_BATCH if self.endpoint_batch is None else self.endpoint_batch

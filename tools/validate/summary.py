@@ -1,20 +1,20 @@
 """A few lines per overlay: its resources, image and the values of the timing chain."""
 
 from tools.exposure import Exposure
-from tools.validate.invariants import (
+from tools.validate.invariants.common import (
     DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
     DEFAULT_SCALE_DOWN_DELAY_SECONDS,
-    exposure_or_none,
     only,
     pod_owner,
     served_template,
 )
+from tools.validate.invariants.exposure import exposure_or_none
 from tools.validate.overlays import Overlay, resource_id
 from tools.validate.workload import (
     analysis_references,
     env_value,
     pod_spec,
-    prestop_seconds,
+    prestop_timing,
     rollout_services,
     rollout_strategy,
 )
@@ -107,7 +107,8 @@ def describe(overlay: Overlay) -> list[str]:
         describe_probe(name, container.get(f"{name}Probe"))
         for name in ("startup", "readiness", "liveness")
     ]
-    prestop = prestop_seconds(container)
+    timing = prestop_timing(container)
+    prestop = "none" if timing is None else timing.describe()
     if owner["kind"] == "Rollout":
         lines.append(describe_rollout(owner))
     if exposure := exposure_or_none(overlay):
@@ -120,7 +121,7 @@ def describe(overlay: Overlay) -> list[str]:
         f" minReadySeconds {spec.get('minReadySeconds')},"
         f" progressDeadlineSeconds {spec.get('progressDeadlineSeconds')}",
         f"  probes:    {'; '.join(probes)}",
-        f"  shutdown:  preStop {'none' if prestop is None else f'{prestop:g}s'} -> SIGTERM -> drain"
+        f"  shutdown:  preStop {prestop} -> SIGTERM -> drain"
         f" {env_value(container, 'DRAIN_SECONDS')}s -> graceful stop up to"
         f" {env_value(container, 'GRACEFUL_TIMEOUT')}s -> SIGKILL at"
         f" {pod_spec(holder).get('terminationGracePeriodSeconds')}s",

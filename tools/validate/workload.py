@@ -1,8 +1,14 @@
 """Read the values that decide how a rendered Deployment rolls out and shuts down."""
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from app.quiescence import QUIET_HOOK_PATH
+from app.settings import Settings, SettingsError
 
 SERVING_PORT_NAME = "http"
+
 PROBE_TIMING_FIELDS = (
     "initialDelaySeconds",
     "periodSeconds",
@@ -72,14 +78,51 @@ def env_seconds(container: dict, name: str) -> float | None:
         return None
 
 
-def prestop_seconds(container: dict) -> float | None:
-    """How long preStop delays SIGTERM: the sleep action, or an exec `sleep N`."""
+@dataclass(frozen=True)
+class PreStopTiming:
+    """How long the preStop hook delays SIGTERM: at least `floor` seconds whatever the traffic
+    (the propagation allowance it guarantees), at most `ceiling` (what the grace period must
+    cover). A sleep is both; the app's hook (app/quiescence.py) waits from PRESTOP_MIN_SECONDS
+    until traffic has left the pod, up to PRESTOP_MAX_SECONDS."""
+
+    floor: float
+    ceiling: float
+    quiet: float | None = None  # the app's hook: PRESTOP_QUIET_SECONDS
+
+    def describe(self) -> str:
+        if self.quiet is None:
+            return f"{self.floor:g}s"
+        return f"{self.floor:g}-{self.ceiling:g}s (until quiet for {self.quiet:g}s)"
+
+
+def prestop_timing(container: dict) -> PreStopTiming | None:
+    """The sleep action, an exec `sleep N`, or an httpGet of the app's /prestop (its settings
+    from the container's literal env; check_settings reports invalid ones)."""
     prestop = container.get("lifecycle", {}).get("preStop") or {}
     if "sleep" in prestop:
-        return float(prestop["sleep"].get("seconds", 0))
+        seconds = float(prestop["sleep"].get("seconds", 0))
+        return PreStopTiming(seconds, seconds)
     command = prestop.get("exec", {}).get("command") or []
-    match = re.search(r"(?:^|[\s/])sleep\s+(\d+(?:\.\d+)?)$", " ".join(command))
-    return float(match.group(1)) if match else None
+    if match := re.search(r"(?:^|[\s/])sleep\s+(\d+(?:\.\d+)?)$", " ".join(command)):
+        seconds = float(match.group(1))
+        return PreStopTiming(seconds, seconds)
+    path = str(prestop.get("httpGet", {}).get("path", "")).split("?")[0]
+    if path == QUIET_HOOK_PATH:
+        try:
+            return quiet_hook_timing(literal_env(container))
+        except SettingsError:
+            return None
+    return None
+
+
+def quiet_hook_timing(environ: Mapping[str, str]) -> PreStopTiming:
+    """The app's /prestop hook's timing under the container's environment (SettingsError when
+    a value is invalid)."""
+    names = ("PRESTOP_MIN_SECONDS", "PRESTOP_QUIET_SECONDS", "PRESTOP_MAX_SECONDS")
+    settings = Settings.from_env({name: environ[name] for name in names if name in environ})
+    return PreStopTiming(
+        settings.prestop_min_seconds, settings.prestop_max_seconds, settings.prestop_quiet_seconds
+    )
 
 
 def probe_port_matches(port, container_port: dict) -> bool:

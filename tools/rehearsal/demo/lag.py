@@ -1,27 +1,39 @@
-"""Ours with every node's view of the Service lagging just under, and just past, the endpoint
-lag the contract tolerates (tools/rehearsal/tolerance.py): the first loses nothing, the second
-loses requests."""
+"""Ours with every node's view of the Service lagging past what a fixed preStop tolerates, and
+the boundary of what the hook tolerates (tools/rehearsal/tolerance.py).
+
+The shipped hook (app/quiescence.py) keeps a pod serving while traffic still arrives, up to
+PRESTOP_MAX_SECONDS: its tolerance, 65 s, would take the demo over a minute per run. So the
+boundary is shown on a variant that differs only in that number (PRESTOP_MAX_SECONDS
+BOUNDARY_MAX): just under its tolerance it loses nothing, just past it it loses requests; and as
+shipped, at the lag the variant cannot take, ours loses nothing.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools.rehearsal import tolerance
 from tools.rehearsal.cli import Plan
+from tools.rehearsal.cluster.network.lag import share_within
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime
+from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.result import Result
 from tools.repo import ROOT
 
+BOUNDARY_MAX = 6  # PRESTOP_MAX_SECONDS of the variant: a tolerance of 11 s fits the demo
+
 
 @dataclass
 class LagCheck:
-    """Ours with every view of the Service lagging `lag` seconds behind each endpoint change:
-    just under the contract's tolerance it must lose nothing, just past it it must lose."""
+    """Ours with every view of the Service lagging `lag` seconds behind each endpoint change,
+    as shipped or with the hook's maximum at `prestop_max`."""
 
     label: str
     lag: float
-    within: bool  # under the tolerance
+    within: bool  # under the tolerance of what runs
+    prestop_max: int | None = None  # the variant's PRESTOP_MAX_SECONDS; None: as shipped
     result: Result | None = None
 
     def verdict(self) -> tuple[str, bool]:
@@ -31,29 +43,46 @@ class LagCheck:
         return text, r.ok if self.within else failed > 0
 
 
-def tolerance_text(found: tolerance.Tolerance, ours: Result, checks: list[LagCheck]) -> str:
+def boundary_variant(overlay: str, directory: Path) -> Workload:
+    """`overlay` with the hook's maximum at BOUNDARY_MAX."""
+    path = ROOT / overlay
+    ops = variants.env(variants.deployment(path), {"PRESTOP_MAX_SECONDS": str(BOUNDARY_MAX)})
+    written = variants.write(path, ops, directory / f"boundary-{Path(overlay).name}")
+    return load_overlay(written, f"{overlay} (PRESTOP_MAX_SECONDS {BOUNDARY_MAX})")
+
+
+def lag_checks(boundary: tolerance.Tolerance) -> list[LagCheck]:
+    under, past = boundary.seconds - tolerance.UNDER, boundary.seconds + tolerance.PAST
+    up_to = f"hook up to {BOUNDARY_MAX} s"
+    return [
+        LagCheck(f"{up_to}, every view {under:g} s late", under, True, BOUNDARY_MAX),
+        LagCheck(f"{up_to}, every view {past:g} s late", past, False, BOUNDARY_MAX),
+        LagCheck(f"as shipped, every view {past:g} s late", past, True),
+    ]
+
+
+def tolerance_text(
+    found: tolerance.Tolerance, boundary: tolerance.Tolerance, ours: Result, checks: list
+) -> str:
+    lag = ours.options.lag
+    within = share_within(lag, found.seconds)
     lines = [
-        f"  this contract tolerates {found.seconds:g} s of endpoint lag"
-        f" (assumed: {ours.options.assumed_lag:g} s)",
+        f"  this contract tolerates {found.seconds:g} s of endpoint lag while traffic arrives,"
+        f" {found.floor:g} s with none",
         f"    set by {found.describe()} (base/deployment.yaml)",
+        f"    the world's lag ({lag.describe()}) passes it after its p{100 * within:.3f}",
+        f"  the same hook with PRESTOP_MAX_SECONDS {BOUNDARY_MAX} tolerates"
+        f" {boundary.seconds:g} s: at its boundary, and as shipped past it",
     ]
     for check in checks:
         text, expected = check.verdict()
         must = "must lose nothing" if check.within else "must lose requests"
-        lines.append(f"    {check.label:<24} {text}  ({must}){'' if expected else '  UNEXPECTED'}")
+        lines.append(f"    {check.label:<36} {text}  ({must}){'' if expected else '  UNEXPECTED'}")
     return "\n".join(lines)
 
 
-def lag_checks(found: tolerance.Tolerance) -> list[LagCheck]:
-    under, past = found.seconds - tolerance.UNDER, found.seconds + tolerance.PAST
-    return [
-        LagCheck(f"every view {under:g} s late", under, within=True),
-        LagCheck(f"every view {past:g} s late", past, within=False),
-    ]
-
-
 def lag_plans(
-    checks: list[LagCheck], rate: float, traffic: dict[str, int], out: Path
+    checks: list[LagCheck], rate: float, traffic: dict[str, int], out: Path, directory: Path
 ) -> list[Plan]:
     plans = []
     for index, check in enumerate(checks):
@@ -68,7 +97,11 @@ def lag_plans(
             tail_seconds=0.5,
             progress=False,
         )
-        source = load_overlay(ROOT / "overlays/v1", "overlays/v1")
-        target = load_overlay(ROOT / "overlays/v2", "overlays/v2")
+        if check.prestop_max is None:
+            source = load_overlay(ROOT / "overlays/v1", "overlays/v1")
+            target = load_overlay(ROOT / "overlays/v2", "overlays/v2")
+        else:
+            source = boundary_variant("overlays/v1", directory)
+            target = boundary_variant("overlays/v2", directory)
         plans.append(Plan(source, target, ProcessRuntime("app"), options))
     return plans

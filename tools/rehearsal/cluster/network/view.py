@@ -46,6 +46,7 @@ class ViewSummary:
     updates: int
     max_lag: float
     frozen_seconds: float
+    lags: tuple[float, ...] = ()  # each applied update's, in order
 
 
 class EndpointView:
@@ -170,5 +171,10 @@ class EndpointView:
 
     def summary(self, service: str) -> ViewSummary:
         return ViewSummary(
-            service, self.node, len(self.lags), max(self.lags, default=0.0), self.frozen_seconds
+            service,
+            self.node,
+            len(self.lags),
+            max(self.lags, default=0.0),
+            self.frozen_seconds,
+            tuple(round(lag, 3) for lag in self.lags),
         )
