@@ -22,7 +22,7 @@ class Settings:
     # The preStop hook GET /prestop (app/quiescence.py).
     prestop_min_seconds: float = 5.0
     prestop_quiet_seconds: float = 2.0
-    prestop_max_seconds: float = 60.0
+    prestop_max_seconds: float = 90.0
     graceful_timeout: int = 20
     keepalive: int = 75
     log_level: str = "info"

@@ -111,7 +111,7 @@ def test_settings_from_environment():
 def test_the_prestop_hooks_settings_must_fit_under_its_maximum():
     settings = Settings.from_env({"PRESTOP_MIN_SECONDS": "1", "PRESTOP_QUIET_SECONDS": "0.5"})
     assert (settings.prestop_min_seconds, settings.prestop_quiet_seconds) == (1, 0.5)
-    assert settings.prestop_max_seconds == 60
+    assert settings.prestop_max_seconds == 90
     for name in ("PRESTOP_MIN_SECONDS", "PRESTOP_QUIET_SECONDS"):
         with pytest.raises(SettingsError, match=f"^{name} must not exceed PRESTOP_MAX_SECONDS"):
             Settings.from_env({name: "11", "PRESTOP_MAX_SECONDS": "10"})

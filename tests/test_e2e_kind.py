@@ -3,7 +3,9 @@
 kind runs the control plane and the app on one node with the runner's CPUs. On a 2-vCPU runner
 the production requests do not leave room for the surge pod, so the e2e overlays lower the CPU
 request, and nothing else. metrics-server makes the HPA real; its one patch is rendered against
-a stand-in of the upstream manifest (the real one is fetched on GitHub only).
+a stand-in of the upstream manifest, and against the release manifest vendored beside it
+(tools/e2e/metrics-server/components.yaml, checked against the release asset's sha256 in
+tests/test_e2e_pinned.py).
 """
 
 import copy
@@ -136,12 +138,14 @@ spec:
 
 
 def test_metrics_server_is_a_pinned_release():
-    (url,) = yaml.safe_load(METRICS_SERVER.read_text())["resources"]
+    # The release manifest vendored beside the kustomization, with the release's image tag.
+    assert yaml.safe_load(METRICS_SERVER.read_text())["resources"] == ["components.yaml"]
+    (deployment,) = find(render(METRICS_SERVER.parent), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert re.fullmatch(
-        r"https://github\.com/kubernetes-sigs/metrics-server/releases/download/"
-        r"v\d+\.\d+\.\d+/components\.yaml",
-        url,
+        r"registry\.k8s\.io/metrics-server/metrics-server:v\d+\.\d+\.\d+", container["image"]
     )
+    assert container["args"][-1] == "--kubelet-insecure-tls"
 
 
 def test_metrics_server_skips_kubelet_tls_verification_on_kind(tmp_path):

@@ -7,6 +7,8 @@ its pull_request paths filter.
   applied with tools/e2e/apply-pinned.sh, which does the same for each URL. The checks below
   derive the URLs from the jobs (their env expanded) and fail on a `kubectl -f URL`, a
   `kubectl apply -k` of such a kustomization, a curl without a checksum, or a URL with no pin.
+- metrics-server's release manifest is vendored (tools/e2e/metrics-server/components.yaml), not
+  downloaded: its content is checked against the release asset's sha256.
 - Images in the e2e's own directories (tools/e2e*/) are pinned by digest, or named by a kustomize
   images entry that a script the jobs run re-pins with `zdt bump ... --digest`.
 - The paths filter: the files the jobs run are derived from the jobs (the Makefile's target,
@@ -37,6 +39,16 @@ DOWNLOAD_SH = E2E / "download.sh"
 APPLY_PINNED_SH = E2E / "apply-pinned.sh"
 PINNED = E2E / "downloads.sha256"
 GIT_SERVER = ROOT / "tools" / "e2e-git-server"
+METRICS_SERVER_DIR = E2E / "metrics-server"
+# Release manifests vendored unmodified below a header of comments, with the sha256 of the
+# release asset (what follows the header): metrics-server v0.8.1's components.yaml, rendered
+# from its tag as its release workflow does (the file's header says how).
+VENDORED = {
+    METRICS_SERVER_DIR / "components.yaml": (
+        "https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.1/components.yaml",
+        "4a672c4891902573a3ff753cece5de1bf1f55dd053403dfec39df9d1636b7ff1",
+    ),
+}
 BIN = Path(sys.executable).parent
 
 
@@ -133,10 +145,11 @@ def download_problems(workflow: dict, scripts: dict[str, str], pinned: dict[str,
 def test_every_download_of_the_e2e_is_checked_against_a_pinned_sha256():
     pinned = pins(PINNED.read_text())
     assert download_problems(WORKFLOW, e2e_scripts(), pinned) == []
-    # The three release manifests are among them: the check sees the downloads.
-    assert len(pinned) >= 3
+    # The two release manifests downloaded (Argo CD's, Argo Rollouts') are among them: the check
+    # sees the downloads. Every pin is filled in (download.sh refuses an UNFILLED one).
+    assert len(pinned) >= 2
     for value in pinned.values():
-        assert re.fullmatch(r"[0-9a-f]{64}|UNFILLED", value)
+        assert re.fullmatch(r"[0-9a-f]{64}", value)
 
 
 def _step(workflow: dict, job: str, name: str) -> dict:
@@ -144,7 +157,7 @@ def _step(workflow: dict, job: str, name: str) -> dict:
     return step
 
 
-def _rollouts_by_url(workflow):
+def _rollouts_by_url(workflow, tmp_path):
     _step(workflow, "blue-green-abort", "Install Argo Rollouts")["run"] = (
         "kubectl apply -n argo-rollouts \\\n"
         '  -f "https://github.com/argoproj/argo-rollouts/releases/download/'
@@ -152,31 +165,62 @@ def _rollouts_by_url(workflow):
     )
 
 
-def _metrics_server_by_kustomize(workflow):
+def by_url(directory: Path, url: str) -> Path:
+    """A copy of tools/e2e/metrics-server/ whose kustomization names its manifest by URL again,
+    as it did before the manifest was vendored."""
+    directory.mkdir()
+    kustomization = yaml.safe_load((METRICS_SERVER_DIR / "kustomization.yaml").read_text())
+    kustomization["resources"] = [url]
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return directory
+
+
+def _metrics_server_by_kustomize(workflow, tmp_path):
+    directory = by_url(tmp_path / "by-url", VENDORED[METRICS_SERVER_DIR / "components.yaml"][0])
     step = _step(workflow, "rollout", "Install metrics-server")
     step["run"] = step["run"].replace(
-        "tools/e2e/apply-pinned.sh tools/e2e/metrics-server",
-        "kubectl apply -k tools/e2e/metrics-server/",
+        "tools/e2e/apply-pinned.sh tools/e2e/metrics-server", f"kubectl apply -k {directory}"
     )
 
 
-def _new_argo_cd_release(workflow):
+def _metrics_server_url_without_a_pin(workflow, tmp_path):
+    directory = by_url(tmp_path / "by-url", "https://example.org/v9.9.9/components.yaml")
+    step = _step(workflow, "rollout", "Install metrics-server")
+    step["run"] = step["run"].replace(
+        "tools/e2e/apply-pinned.sh tools/e2e/metrics-server",
+        f"tools/e2e/apply-pinned.sh {directory}",
+    )
+
+
+def _new_argo_cd_release(workflow, tmp_path):
     workflow["jobs"]["argocd"]["env"]["ARGOCD_VERSION"] = "v9.9.9"
 
 
-def _curl_alone(workflow):
+def _curl_alone(workflow, tmp_path):
     step = _step(workflow, "argocd", "Install Argo CD")
     step["run"] = 'curl -fsSL -o "$RUNNER_TEMP/argocd.yaml" https://example.org/install.yaml\n'
 
 
 @pytest.mark.parametrize(
     "change",
-    [_rollouts_by_url, _metrics_server_by_kustomize, _new_argo_cd_release, _curl_alone],
-    ids=["kubectl -f URL", "kustomize fetches", "release without a pin", "curl without checksum"],
+    [
+        _rollouts_by_url,
+        _metrics_server_by_kustomize,
+        _metrics_server_url_without_a_pin,
+        _new_argo_cd_release,
+        _curl_alone,
+    ],
+    ids=[
+        "kubectl -f URL",
+        "kustomize fetches",
+        "kustomization URL without a pin",
+        "release without a pin",
+        "curl without checksum",
+    ],
 )
-def test_the_download_check_catches_an_unchecked_download(change):
+def test_the_download_check_catches_an_unchecked_download(change, tmp_path):
     broken = yaml.safe_load(yaml.safe_dump(WORKFLOW))
-    change(broken)
+    change(broken, tmp_path)
     assert download_problems(broken, e2e_scripts(), pins(PINNED.read_text()))
 
 
@@ -279,15 +323,21 @@ spec:
 """
 
 
-def apply_pinned(tmp_path: Path, served: bytes) -> subprocess.CompletedProcess:
-    (url,) = remote_resources(E2E / "metrics-server")
-    env = fetch_env(tmp_path, {"components.yaml": served}, f"{sha256(METRICS_SERVER)}  {url}\n")
+def apply_pinned(
+    tmp_path: Path, served: bytes, directory: str = "", pinned: bytes = METRICS_SERVER
+) -> subprocess.CompletedProcess:
+    """apply-pinned.sh on `directory` (by default tools/e2e/metrics-server/ with its manifest
+    named by URL again), with a stand-in curl serving `served` for that URL."""
+    url = VENDORED[METRICS_SERVER_DIR / "components.yaml"][0]
+    if not directory:
+        directory = str(by_url(tmp_path / "by-url", url))
+    env = fetch_env(tmp_path, {"components.yaml": served}, f"{sha256(pinned)}  {url}\n")
     kubectl = tmp_path / "kubectl"
     kubectl.write_text(KUBECTL_CAPTURE)
     kubectl.chmod(0o755)
     env |= {"KUBECTL": str(kubectl), "CAPTURE": str(tmp_path / "applied")}
     return subprocess.run(
-        [str(APPLY_PINNED_SH), "tools/e2e/metrics-server"], cwd=ROOT, env=env,
+        [str(APPLY_PINNED_SH), directory], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
 
@@ -302,8 +352,8 @@ def test_apply_pinned_applies_the_checked_manifest_with_the_patch(tmp_path):
     (deployment,) = find(render(applied), "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["--secure-port=10250", "--kubelet-insecure-tls"]
-    # The repository's directory is left as it is.
-    assert remote_resources(E2E / "metrics-server")
+    # The directory given is left as it is.
+    assert remote_resources(tmp_path / "by-url")
 
 
 def test_apply_pinned_applies_nothing_that_does_not_match(tmp_path):
@@ -312,6 +362,57 @@ def test_apply_pinned_applies_nothing_that_does_not_match(tmp_path):
     assert result.returncode == 1
     assert "not the pinned" in result.stderr
     assert not (tmp_path / "applied.log").exists()
+
+
+# metrics-server's vendored release manifest.
+
+
+def vendored_body(path: Path) -> bytes:
+    """A vendored file without its header: everything after its leading comment lines."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    header = 0
+    while header < len(lines) and lines[header].startswith(b"#"):
+        header += 1
+    return b"".join(lines[header:])
+
+
+def test_metrics_servers_vendored_manifest_is_the_release_asset():
+    path = METRICS_SERVER_DIR / "components.yaml"
+    url, asset_sha256 = VENDORED[path]
+    header = path.read_text()[: path.read_text().index("\napiVersion:")]
+    # Its header names where it comes from, and its licence.
+    assert url in header
+    assert "kubernetes-sigs/metrics-server, tag v0.8.1" in header
+    assert "manifests/overlays/release" in header
+    assert "Apache-2.0" in header
+    assert asset_sha256 in header
+    # What follows the header is the release asset, byte for byte.
+    assert sha256(vendored_body(path)) == asset_sha256
+    # And it is not also downloaded.
+    assert url not in pins(PINNED.read_text())
+
+
+def test_the_vendored_check_catches_an_edit():
+    path = METRICS_SERVER_DIR / "components.yaml"
+    edited = vendored_body(path).replace(b"--metric-resolution=15s", b"--metric-resolution=60s")
+    assert edited != vendored_body(path)
+    assert sha256(edited) != VENDORED[path][1]
+
+
+def test_metrics_server_is_applied_from_the_vendored_manifest_without_a_download(tmp_path):
+    result = apply_pinned(tmp_path, b"", directory="tools/e2e/metrics-server")
+
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "served" / "urls").exists()
+    applied = tmp_path / "applied"
+    assert yaml.safe_load((applied / "kustomization.yaml").read_text())["resources"] == [
+        "components.yaml"
+    ]
+    (deployment,) = find(render(applied), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.k8s.io/metrics-server/metrics-server:v0.8.1"
+    assert container["args"][-1] == "--kubelet-insecure-tls"
+    assert container["args"].count("--kubelet-insecure-tls") == 1
 
 
 # Images.
@@ -388,11 +489,16 @@ def repinned_entries(scripts: dict[str, str]) -> set[tuple[str, str]]:
 
 
 def e2e_image_files() -> dict[str, str]:
+    """The YAML files and Dockerfiles of the e2e's directories, without the vendored release
+    manifests: their images are the release's, by its tag, as in the release manifests the e2e
+    downloads (Argo CD's, Argo Rollouts'); those files are pinned by their sha256 instead."""
     return {
         str(path.relative_to(ROOT)): path.read_text()
         for directory in E2E_DIRS
         for path in sorted(directory.rglob("*"))
-        if path.is_file() and (path.suffix in (".yaml", ".yml") or path.name == "Dockerfile")
+        if path.is_file()
+        and (path.suffix in (".yaml", ".yml") or path.name == "Dockerfile")
+        and path not in VENDORED
     }
 
 

@@ -1,5 +1,6 @@
-"""The path from outside in the rehearsal: real pods behind the real proxy (Caddy) and the
-emulated ALB target group, rendered from overlays with components/gateway-api and aws-alb.
+"""The path from outside in the rehearsal: real pods behind the real proxy (HAProxy, the ALB
+stand-in) and the emulated ALB target group, rendered from overlays with components/gateway-api
+and aws-alb.
 
 Both runs go side by side behind an ALB whose nodes learn of each deregistration 12 s late:
 the components' own timings (preStop 30 s) must lose nothing, the base's default timings

@@ -235,7 +235,7 @@ BROKEN = {
         "base/deployment.yaml",
         set_path("spec.template.spec.terminationGracePeriodSeconds", 30),
         f"{DEPLOYMENT}: spec.template.spec.terminationGracePeriodSeconds: 30 s does not cover"
-        " preStop up to 60 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin = 90 s",
+        " preStop up to 90 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s margin = 120 s",
         BOTH,
     ),
     "version-in-env": (

@@ -2,7 +2,7 @@
 lags behind every change. The preStop hook (app/quiescence.py) keeps a deleted pod serving while
 traffic still arrives, up to PRESTOP_MAX_SECONDS, then DRAIN_SECONDS 5 s of accepting: with the
 hook's maximum at 4 s a pod accepts new connections for about 9 s after its deletion, and a view
-later than that still sends it some, which are refused; as shipped (up to 60 s) the same late
+later than that still sends it some, which are refused; as shipped (up to 90 s) the same late
 view loses nothing."""
 
 from collections import Counter

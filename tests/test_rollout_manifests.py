@@ -364,8 +364,8 @@ BROKEN = {
         "base/deployment.yaml",
         set_path("spec.template.spec.terminationGracePeriodSeconds", 30),
         "Deployment/zero-downtime-app: spec.template.spec.terminationGracePeriodSeconds: 30 s"
-        " does not cover preStop up to 60 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s"
-        " margin = 90 s",
+        " does not cover preStop up to 90 s + DRAIN_SECONDS 5 s + GRACEFUL_TIMEOUT 20 s + 5 s"
+        " margin = 120 s",
         EVERY_RENDER,
     ),
     "rollout-unknown-field": (

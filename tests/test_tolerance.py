@@ -20,11 +20,11 @@ def template_of(ops: list[dict], tmp_path):
 
 def test_the_overlay_tolerates_its_pre_stop_hook_plus_its_drain():
     found = tolerance.of(load_overlay(V2).deployment.template, "overlays/v2")
-    assert (found.pre_stop, found.drain) == (PreStopTiming(5, 60, quiet=2), 5)
+    assert (found.pre_stop, found.drain) == (PreStopTiming(5, 90, quiet=2), 5)
     # While traffic arrives the hook waits up to its maximum; with none, at least its minimum.
-    assert (found.seconds, found.floor) == (65, 10)
+    assert (found.seconds, found.floor) == (95, 10)
     assert found.describe() == (
-        "preStop /prestop up to PRESTOP_MAX_SECONDS 60 s while traffic arrives (at least"
+        "preStop /prestop up to PRESTOP_MAX_SECONDS 90 s while traffic arrives (at least"
         " PRESTOP_MIN_SECONDS 5 s, then until quiet for 2 s) + DRAIN_SECONDS 5 s"
     )
 

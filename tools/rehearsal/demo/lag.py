@@ -2,7 +2,7 @@
 the boundary of what the hook tolerates (tools/rehearsal/tolerance.py).
 
 The shipped hook (app/quiescence.py) keeps a pod serving while traffic still arrives, up to
-PRESTOP_MAX_SECONDS: its tolerance, 65 s, would take the demo over a minute per run. So the
+PRESTOP_MAX_SECONDS: its tolerance, 95 s, would take the demo over a minute per run. So the
 boundary is shown on a variant that differs only in that number (PRESTOP_MAX_SECONDS
 BOUNDARY_MAX): just under its tolerance it loses nothing, just past it it loses requests; and as
 shipped, at the lag the variant cannot take, ours loses nothing.
