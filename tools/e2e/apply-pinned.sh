@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `kubectl apply -k DIRECTORY` for a kustomization whose resources name release manifests by
-# URL (tools/e2e/metrics-server/): kustomize would fetch them and check nothing. Here each such
-# URL is fetched by download.sh, checked against its pinned sha256, and the kustomization is
-# applied from a copy of the directory that names the checked file instead.
+# `kubectl apply -k DIRECTORY`, except that a resources entry naming a release manifest by URL
+# is not left to kustomize, which would fetch it and check nothing. Here each such URL is
+# fetched by download.sh, checked against its pinned sha256, and the kustomization is applied
+# from a copy of the directory that names the checked file instead. A kustomization with no URL
+# (tools/e2e/metrics-server/, whose release manifest is vendored) is applied as it is.
 #
 #   tools/e2e/apply-pinned.sh tools/e2e/metrics-server
 #
