@@ -5,6 +5,7 @@ from tools.rehearsal.demo.ours import describe_rescales, rescales_during_rollout
 from tools.rehearsal.demo.outside import ExposureRun
 from tools.rehearsal.demo.releases import Release
 from tools.rehearsal.demo.scaledown import ScaleDownRun
+from tools.rehearsal.report import findings
 from tools.rehearsal.result import Result
 
 WALL_SECONDS = 150.0
@@ -19,7 +20,8 @@ def targets(
     wall_seconds: float,
 ) -> str:
     """The benchmark targets beside this run's figures (printed, never asserted)."""
-    steady, during = ours["latency"]["steady"]["p99_ms"], ours["latency"]["rollout"]["p99_ms"]
+    baseline = ours["latency"]["steady"]
+    steady, during = baseline["p99_ms"], ours["latency"]["rollout"]["p99_ms"]
     rollout = ours["rollout"]
     load_share = ours["load_rps"] / ours["capacity_rps"] if ours["capacity_rps"] else 0.0
     rows = [
@@ -44,9 +46,17 @@ def targets(
             (
                 "p99 during rollout <= 2 x steady",
                 f"{during:.1f} vs {steady:.1f} ms ({during / steady:.2f}x)",
-                during <= 2 * steady,
+                during <= 2 * steady and baseline["requests"] >= findings.MIN_BASELINE_REQUESTS,
             )
         )
+    # The baseline's window: after the capacity probe has settled (report/findings.py).
+    rows.append(
+        (
+            f"  steady window, probe + {findings.SETTLE_SECONDS:g} s",
+            findings.window_text(baseline),
+            baseline["requests"] >= findings.MIN_BASELINE_REQUESTS,
+        )
+    )
     if rollout["duration_s"] and rollout["lower_bound_s"]:
         ratio = rollout["duration_s"] / rollout["lower_bound_s"]
         rows.append(
