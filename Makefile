@@ -18,7 +18,7 @@ UV_LOCK_BLOCK := awk '/^uv==/ { take = 1 } take && !/^ *\#/ { print } take && !/
 # pytest-xdist workers of `make test` (docs/testing.md, "Parallel tests"); 0: one process.
 TEST_WORKERS ?= 5
 
-.PHONY: demo test lint validate bench lock release-tools clean
+.PHONY: demo test lint validate bench lock release-tools clean haproxy
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	rm -rf $(VENV)
@@ -48,12 +48,17 @@ $(RELEASE_VENV)/.installed: requirements-release.txt pyproject.toml
 		--no-build-isolation --no-index -e .
 	touch $@
 
+# The rehearsal's stand-in for an AWS ALB is HAProxy from the distribution's packages: installed
+# with apt-get when missing (as root, or with passwordless sudo), else a one-line error.
+haproxy:
+	@sh tools/rehearsal/cluster/edge/install-haproxy.sh
+
 ## demo: the zero-downtime rollout rehearsal (the main job)
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed haproxy
 	$(BIN)/zdt demo
 
 ## test: lint, manifest validation and the whole test suite
-test: lint validate
+test: lint validate haproxy
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed

@@ -421,8 +421,10 @@ def test_the_proxys_errors_are_told_by_cause():
     closed = ProxyError(0.0, 502, "SH--", "SH-- pod1 127.0.0.5:8080", "127.0.0.5:8080")
     none = ProxyError(0.0, 503, "SC--", "SC-- <NOSRV> -:-", None)
     late = ProxyError(0.0, 504, "sH--", "sH-- pod1 127.0.0.5:8080", "127.0.0.5:8080")
+    # A kept-alive connection HAProxy could not send on: no answer to the client, logged 503.
+    unsent = ProxyError(0.0, 503, "SC--", "SC-- pod1 127.0.0.5:8080", "127.0.0.5:8080")
     assert cause(refused) == LATE
-    assert cause(closed) == CLOSED
+    assert cause(closed) == cause(unsent) == CLOSED
     assert cause(none) == NO_TARGET
     assert cause(late) == SLOW
 

@@ -1,6 +1,6 @@
 """The path from outside in the demo: v1 -> v2 with components/gateway-api and aws-alb, through a
-real proxy (Caddy) in front of an emulated ALB target group, with ours' timings and with the
-base's default ones."""
+real proxy (HAProxy, answering as an ALB does) in front of an emulated ALB target group, with
+ours' timings and with the base's default ones."""
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,11 +1,11 @@
 """The proxy's upstream list, served as DNS A records.
 
-Caddy's `dynamic` upstream source `a` (modules/caddyhttp/reverseproxy/upstreams.go,
-AUpstreams) looks a name up at most once per `refresh` and caches the answer; pointed at this
-resolver, it learns the pods it may send to without a config reload (a reload would close the
-proxy's idle client connections, which neither a gateway's xDS update nor an ALB does). Only
-what that lookup needs is answered: A queries for one name; AAAA and anything else get no
-record, other names NXDOMAIN (RFC 1035 section 4.1).
+HAProxy's `resolvers` section and `server-template` (haproxy.py) ask for one name once per
+`refresh` and fill a server slot with each address of the answer; pointed at this resolver,
+the proxy learns the pods it may send to without a reload (a reload would start new processes
+and drop the pool of kept-alive connections to the pods, which neither a gateway's xDS update
+nor an ALB does). Only what that lookup needs is answered: A queries for one name; AAAA and
+anything else get no record, other names NXDOMAIN (RFC 1035 section 4.1).
 """
 
 import asyncio

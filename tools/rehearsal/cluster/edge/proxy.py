@@ -1,4 +1,5 @@
-"""The exposure's proxy in front of the users' Service: a real Caddy process that sends each
+"""The exposure's proxy in front of the users' Service: a real HAProxy process (haproxy.py,
+configured as an ALB answers: no retries, a 502 when a pod fails a request) that sends each
 request straight to a pod (as a gateway or an ALB with target-type ip does, past kube-proxy),
 choosing among the pods its own view routes to:
 - a gateway: an EndpointSlice watch of the Service with its own lag, like a node's kube-proxy
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.exposure import Exposure
-from tools.rehearsal.cluster.edge.caddy import CaddyProxy, ProxyError, ProxySettings
 from tools.rehearsal.cluster.edge.dns import UpstreamResolver
+from tools.rehearsal.cluster.edge.haproxy import HAProxy, ProxyError, ProxySettings
 from tools.rehearsal.cluster.edge.targetgroup import GATE_PREFIX, TargetGroup
 from tools.rehearsal.cluster.network.lag import Lag
 from tools.rehearsal.cluster.network.service import EmulatedService
@@ -24,19 +25,24 @@ from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.timeline import Timeline
 
 UPSTREAM_NAME = "targets.edge.rehearsal."
-# How long Caddy keeps one answer: what its view may lag on top of the gateway's or ALB's.
+# How long the proxy keeps one answer (it asks once per refresh): what its view may lag on top
+# of the gateway's or ALB's.
 REFRESH_SECONDS = 0.5
 
 LATE = "late deregistration: a new connection to a pod that had stopped listening"
 CLOSED = "a kept-alive connection the pod had closed (idle-connection race, or the pod's exit)"
-# Go's error texts in the proxy's log, and what each means on this path.
+NO_TARGET = "no target to send to"
+SLOW = "the pod did not answer in time"
+CUT = "the pod cut its answer"
+# HAProxy's termination state (its first two characters: who ended the request, and in which
+# phase; doc/configuration.txt section 8.5), and what each means on this path.
 CAUSES = {
-    "connection refused": LATE,
-    "EOF": CLOSED,
-    "connection reset": CLOSED,
-    "broken pipe": CLOSED,
-    "no upstreams": "no target to send to",
-    "timeout": "the pod did not answer in time",
+    "SC": LATE,  # the connection to the pod failed: refused, as by a pod that stopped listening
+    "SH": CLOSED,  # the pod closed or reset the connection before any response header
+    "sH": SLOW,
+    "sC": SLOW,  # the connection was not established in time
+    "SD": CUT,
+    "sD": CUT,
 }
 
 
@@ -54,10 +60,14 @@ class EdgeSummary:
 
 
 def cause(error: ProxyError) -> str:
-    for marker, described in CAUSES.items():
-        if marker in error.message:
-            return described
-    return error.message
+    if error.status == 503 and error.upstream is None:
+        return NO_TARGET  # no server to choose (HAProxy's <NOSRV>)
+    if error.status == 503 and error.state.startswith("SC"):
+        # A failed connection to a chosen pod is answered 502 (haproxy.py); left a 503, the
+        # connection was a kept-alive one HAProxy could not send on, and it closed the
+        # client's connection without an answer.
+        return CLOSED
+    return CAUSES.get(error.state[:2], error.message)
 
 
 class EdgeProxy:
@@ -106,7 +116,7 @@ class EdgeProxy:
         # (run seconds, pods new requests may go to): every change of what the proxy routes to.
         self.history: list[tuple[float, tuple[str, ...]]] = []
         self.resolver = UpstreamResolver(UPSTREAM_NAME, self.addresses)
-        self.proxy: CaddyProxy | None = None
+        self.proxy: HAProxy | None = None
 
     def pod_changed(self) -> None:
         """The load balancer controller watches the pods that carry its readiness gate."""
@@ -141,7 +151,7 @@ class EdgeProxy:
     async def start(self) -> None:
         port = await self.resolver.start()
         exposure = self.exposure
-        self.proxy = CaddyProxy(
+        self.proxy = HAProxy(
             ProxySettings(
                 upstream_name=UPSTREAM_NAME,
                 upstream_port=self.port,
@@ -173,9 +183,9 @@ class EdgeProxy:
     def describe(self, alb_lag: Lag) -> str:
         exposure = self.exposure
         proxy = (
-            f"Caddy at {self.proxy.entry_point}: upstream keep-alive "
-            f"{exposure.upstream_idle_timeout:g}s, no retries, upstreams looked up every "
-            f"{self.refresh:g}s"
+            f"HAProxy at {self.proxy.entry_point} (as an ALB answers: 502, no re-send): upstream "
+            f"keep-alive {exposure.upstream_idle_timeout:g}s, no retries, upstreams looked up "
+            f"every {self.refresh:g}s"
         )
         if self.targets is None:
             lag = self.view.lag.describe()
@@ -205,7 +215,8 @@ class EdgeProxy:
         return EdgeSummary(
             kind=exposure.kind,
             proxy=(
-                f"real Caddy, upstream keep-alive {exposure.upstream_idle_timeout:g}s, no retries"
+                f"real HAProxy, upstream keep-alive {exposure.upstream_idle_timeout:g}s, "
+                "no retries, 502 on a failed request"
             ),
             view=(
                 f"the load balancer controller's watch ({self.view.lag.describe()}) and an "
