@@ -48,11 +48,12 @@ POD_MILESTONES = (
     PodEvent.EXITED,
 )
 # The steady baseline starts this long after the capacity probe's backlog is gone. Measured in
-# three runs of the demo's ours (2 busy cores): the probe's last request was answered 1-49 ms
-# after the load turned steady (its closed loop keeps no more requests in flight than it has
-# clients), but the p50 of the next 0.25 s was 23-42 ms, of the 0.25 s after 8-19 ms, and from
-# 0.5 s on it was back to the window's 8-14 ms. One second is twice that.
-SETTLE_SECONDS = 1.0
+# four runs of the demo's ours (2 cores, busy with other work): the probe's last request was
+# answered 1-49 ms after the load turned steady (its closed loop keeps no more requests in
+# flight than it has clients), but the p50 of the next 0.25 s was 23-42 ms, three to five times
+# the window's 6-14 ms, and it was back to that level 0.5 s after the probe (0.75 s in one run).
+# 1.5 s is twice the longest.
+SETTLE_SECONDS = 1.5
 # Fewer requests in a latency window and its p99 rests on a handful of them: 1000 puts at least
 # ten above it.
 MIN_BASELINE_REQUESTS = 1000
