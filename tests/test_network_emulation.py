@@ -197,3 +197,16 @@ def test_bad_node_conditions_are_named():
     ):
         with pytest.raises(RehearsalError, match=r"^--(freeze-view|slow-view|lag-p50|nodes)"):
             bad.validate()
+
+
+def test_an_update_not_yet_applied_counts_at_its_age_in_the_summary():
+    async def scenario():
+        web = service([UniformLag(0.2), UniformLag(30.0)])
+        web.slices.pod_changed("a", endpoint("a", "terminating"))
+        await asyncio.sleep(5)
+        return [view.summary("web") for view in web.views]
+
+    quick, late = run(scenario())
+    assert (quick.lags, quick.unapplied, quick.max_lag) == ((0.2,), (), pytest.approx(0.2))
+    # Not applied when the run ends: its lag is at least its age, and the view is the latest.
+    assert (late.lags, late.unapplied, late.max_lag) == ((), (5.0,), 5.0)

@@ -14,9 +14,10 @@ removing pods, and the path from outside.
    component, and a good v2 under the last two (demo/releases.py); ours with every view 1 s
    under and 1 s past the endpoint lag a variant of the preStop hook tolerates, and ours as
    shipped past it (demo/lag.py);
-4. from the start, beside all of these: the path from outside, through a real proxy (Caddy) in
-   front of an emulated ALB target group: ours with components/gateway-api and aws-alb, and
-   the same release with the base's default preStop and grace period (demo/outside.py);
+4. from the start, beside all of these: the path from outside, through a real proxy (HAProxy,
+   failing as an ALB does) in front of an emulated ALB target group 40 s late: ours with
+   components/gateway-api and aws-alb, and the same release with the fixed 30 s preStop the
+   component had before the hook (demo/outside.py);
 5. from the naive run on, beside 2 and 3: the HPA removing three of six pods under load, from
    ours and from the naive design, at a seventh of the load each (demo/scaledown.py).
 Exit status 0 when every rehearsal ends as it must (each prints its verdict).
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 background.close()
     print("\n== the HPA removes pods under load ==")
     print(scale_down_text(SCALE_DOWN_RUNS))
-    print("\n== from outside: a real proxy (Caddy) and an emulated ALB target group ==")
+    print("\n== from outside: a real proxy (HAProxy) and an emulated ALB target group ==")
     print(exposure_text(EXPOSURE_RUNS))
     print("\n== how much endpoint lag the contract tolerates ==")
     print(tolerance_text(found, boundary, ours, checks))
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             " under both with 0 failed; ours must lose nothing just under the lag it tolerates"
             " and lose requests just past it; when the HPA removes pods ours must lose nothing"
             " and the naive design must lose requests; from outside ours must lose nothing and"
-            " the default timings must lose requests"
+            " a fixed preStop of the ALB's allowance must lose requests"
         )
     print(f"naive {findings.last_line(naive_summary)}")
     print(findings.last_line(ours_summary))

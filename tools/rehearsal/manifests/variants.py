@@ -4,6 +4,7 @@ The naive run and the tests use these, so no copy of the manifests exists anywhe
 base/ and every variant changes with it.
 """
 
+import math
 from pathlib import Path
 
 import yaml
@@ -70,17 +71,15 @@ def pre_stop_sleep(seconds: int) -> list[dict]:
     return [put(f"{CONTAINER}/lifecycle", {"preStop": {"sleep": {"seconds": seconds}}})]
 
 
-def timings_of(rendered: dict) -> list[dict]:
-    """The preStop and the grace period of `rendered` (a Deployment), to put back over a
-    component that raises them: the same release with those timings."""
-    spec = rendered["spec"]["template"]["spec"]
-    lifecycle = spec["containers"][0].get("lifecycle", {})
-    return [
-        put(f"{CONTAINER}/lifecycle", lifecycle),
-        put(
-            "/spec/template/spec/terminationGracePeriodSeconds",
-            spec.get("terminationGracePeriodSeconds", 30),
-        ),
+def fixed_pre_stop(rendered: dict, seconds: int) -> list[dict]:
+    """A preStop sleep of `seconds` instead of the hook, and the grace period the contract then
+    needs (`zdt validate`'s rule): the timings before the preStop hook waited for traffic to
+    leave (app/quiescence.py), 5 s in the base and 30 s behind an ALB."""
+    container = rendered["spec"]["template"]["spec"]["containers"][0]
+    env = {var["name"]: var.get("value") for var in container.get("env", [])}
+    grace = seconds + float(env["DRAIN_SECONDS"]) + int(env["GRACEFUL_TIMEOUT"]) + 5
+    return pre_stop_sleep(seconds) + [
+        put("/spec/template/spec/terminationGracePeriodSeconds", math.ceil(grace))
     ]
 
 

@@ -47,6 +47,8 @@ class ViewSummary:
     max_lag: float
     frozen_seconds: float
     lags: tuple[float, ...] = ()  # each applied update's, in order
+    # The age of each update not applied when the run ended: its lag is at least that.
+    unapplied: tuple[float, ...] = ()
 
 
 class EndpointView:
@@ -170,11 +172,14 @@ class EndpointView:
         return endpoint.ready or (not self.ready and endpoint in self.fallback)
 
     def summary(self, service: str) -> ViewSummary:
+        now = self.timeline.now()
+        unapplied = tuple(round(now - update.published, 3) for update in self.queue)
         return ViewSummary(
             service,
             self.node,
             len(self.lags),
-            max(self.lags, default=0.0),
+            max([*self.lags, *unapplied], default=0.0),
             self.frozen_seconds,
             tuple(round(lag, 3) for lag in self.lags),
+            unapplied,
         )
