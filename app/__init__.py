@@ -10,10 +10,11 @@ from app.access_log import log_request, make_logger
 from app.draining import DRAINING, DrainFlag
 from app.multiproc import ENV as MULTIPROC_ENV
 from app.quiescence import (
-    LAST_ARRIVAL,
+    ARRIVALS,
     LEAVING,
     QUIET_HOOK_PATH,
-    LastArrival,
+    Arrivals,
+    HookTiming,
     counts_as_traffic,
     wait_until_quiet,
 )
@@ -29,7 +30,7 @@ def text(body: str, status: int = 200) -> Response:
 def create_app(
     settings: Settings | None = None,
     draining: DrainFlag = DRAINING,
-    last_arrival: LastArrival = LAST_ARRIVAL,
+    arrivals: Arrivals = ARRIVALS,
     leaving: DrainFlag = LEAVING,
 ) -> Flask:
     settings = settings or Settings.from_env(os.environ)
@@ -47,7 +48,7 @@ def create_app(
     def start_timer():
         g.started = time.perf_counter()
         if counts_as_traffic(request.path):
-            last_arrival.mark(time.monotonic())
+            arrivals.mark(time.monotonic())
 
     @app.after_request
     def finish(response: Response) -> Response:
@@ -94,12 +95,13 @@ def create_app(
     def prestop():
         # The preStop hook (app/quiescence.py): answers once traffic has left the pod.
         leaving.set()
-        quiet = wait_until_quiet(
-            last_arrival.get,
+        timing = HookTiming(
             settings.prestop_min_seconds,
             settings.prestop_quiet_seconds,
             settings.prestop_max_seconds,
+            settings.prestop_min_service_seconds,
         )
+        quiet = wait_until_quiet(arrivals, timing)
         logger.info("preStop: %s", quiet.describe())
         return text(quiet.describe())
 

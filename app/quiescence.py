@@ -8,6 +8,15 @@ endpoint as the preStop hook and it answers once no request has arrived for PRES
 after at least PRESTOP_MIN_SECONDS, and after PRESTOP_MAX_SECONDS at most. Only then does the
 kubelet send SIGTERM and the drain (app/draining.py) begin.
 
+A node learns of a new pod as late as of a deleted one, and a node that has not learned of the
+pod yet sends it nothing the hook could wait for: a pod deleted soon after it started serving
+(the rollout removing a pod the HPA had just added; `zdt soak` found one, deleted 1.1 s after it
+turned ready, that a node learned of 13.5 s later, when it had exited) would leave before that
+node's first request. So the hook also waits until the pod has been in service, from its first
+request, for PRESTOP_MIN_SERVICE_SECONDS (30 s: the p99 of network programming latency that SIG
+Scalability's SLO allows); a pod that never got one waits PRESTOP_MAX_SECONDS. Pods in service
+longer, nearly all of them outside a rehearsal, are not held by it.
+
 The kubelet runs an httpGet hook before it signals the container and waits for it at most the
 grace period (kubernetes pkg/kubelet/kuberuntime/kuberuntime_container.go, executePreStopHook:
 `time.After(gracePeriod)`; the hook's status is only logged). So the hook must end by itself
@@ -21,9 +30,10 @@ comes back only through a node that still routes here, which is the traffic to w
 readiness probe keeps answering 200 until SIGTERM, as with a sleep.
 
 What counts as traffic: every request but the kubelet's and the monitoring's own (the probes'
-paths, the hook's and /metrics), whose arrivals say nothing about routing. The time of the last
-arrival lives in shared memory created in the gunicorn master before any worker is forked, as
-the drain flag does, so a hook served by one worker sees the requests of every worker.
+paths, the hook's and /metrics), whose arrivals say nothing about routing. The times of the
+first and the last arrival live in shared memory created in the gunicorn master before any
+worker is forked, as the drain flag does, so a hook served by one worker sees the requests of
+every worker.
 """
 
 import mmap
@@ -31,6 +41,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.draining import DrainFlag
 
@@ -40,28 +51,51 @@ NOT_TRAFFIC = frozenset({"/ready", "/healthz", QUIET_HOOK_PATH, "/metrics"})
 POLL_SECONDS = 0.1
 
 
-class LastArrival:
-    """The monotonic time of the last request that counts as traffic, shared across fork."""
+class Arrivals:
+    """The monotonic times of the first and the last request that counted as traffic, shared
+    across fork. Before any, the last is the process's start and there is no first."""
 
     def __init__(self) -> None:
-        self._memory = mmap.mmap(-1, 8)  # anonymous and shared: survives fork
-        self.mark(time.monotonic())
+        self._memory = mmap.mmap(-1, 16)  # anonymous and shared: survives fork
+        struct.pack_into("dd", self._memory, 0, 0.0, time.monotonic())
 
     def mark(self, now: float) -> None:
-        struct.pack_into("d", self._memory, 0, now)
+        if self.first() is None:
+            struct.pack_into("d", self._memory, 0, now)
+        struct.pack_into("d", self._memory, 8, now)
 
-    def get(self) -> float:
-        return struct.unpack_from("d", self._memory, 0)[0]
+    def first(self) -> float | None:
+        first = struct.unpack_from("d", self._memory, 0)[0]
+        return first or None
+
+    def last(self) -> float:
+        return struct.unpack_from("d", self._memory, 8)[0]
+
+
+class Seen(Protocol):
+    def first(self) -> float | None: ...
+
+    def last(self) -> float: ...
 
 
 # Created when the gunicorn configuration is imported, in the master, before any fork.
-LAST_ARRIVAL = LastArrival()
+ARRIVALS = Arrivals()
 # Set by the hook: every response closes its connection from then on.
 LEAVING = DrainFlag()
 
 
 def counts_as_traffic(path: str) -> bool:
     return path not in NOT_TRAFFIC
+
+
+@dataclass(frozen=True)
+class HookTiming:
+    """The hook's settings (app/settings.py), seconds."""
+
+    minimum: float  # PRESTOP_MIN_SECONDS
+    quiet: float  # PRESTOP_QUIET_SECONDS
+    maximum: float  # PRESTOP_MAX_SECONDS
+    in_service: float  # PRESTOP_MIN_SERVICE_SECONDS: since the pod's first request
 
 
 @dataclass(frozen=True)
@@ -80,22 +114,27 @@ class Quiet:
 
 
 def wait_until_quiet(
-    last_arrival: Callable[[], float],
-    minimum: float,
-    quiet: float,
-    maximum: float,
+    seen: Seen,
+    timing: HookTiming,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Quiet:
-    """Block until no traffic has arrived for `quiet` seconds and `minimum` seconds have passed,
-    or until `maximum` seconds have passed."""
+    """Block until `timing.minimum` seconds have passed, no traffic has arrived for
+    `timing.quiet` seconds and the pod has been in service for `timing.in_service`; or until
+    `timing.maximum` seconds have passed."""
     started = clock()
     while True:
         now = clock()
-        waited, idle = now - started, now - last_arrival()
-        if waited >= maximum:
+        waited, idle = now - started, now - seen.last()
+        first = seen.first()
+        served = 0.0 if first is None else now - first
+        if waited >= timing.maximum:
             return Quiet(waited, idle, timed_out=True)
-        if waited >= minimum and idle >= quiet:
+        due = max(
+            timing.minimum - waited,
+            timing.quiet - idle,
+            timing.in_service - served if first is not None else 0.0,
+        )
+        if due <= 0 and (first is not None or timing.in_service <= 0):
             return Quiet(waited, idle, timed_out=False)
-        due = max(minimum - waited, quiet - idle, 0.0)
-        sleep(min(max(due, 0.01), POLL_SECONDS, maximum - waited))
+        sleep(min(max(due, 0.01), POLL_SECONDS, timing.maximum - waited))

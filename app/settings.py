@@ -23,6 +23,7 @@ class Settings:
     prestop_min_seconds: float = 5.0
     prestop_quiet_seconds: float = 2.0
     prestop_max_seconds: float = 90.0
+    prestop_min_service_seconds: float = 30.0
     graceful_timeout: int = 20
     keepalive: int = 75
     log_level: str = "info"
@@ -44,6 +45,9 @@ class Settings:
             ),
             prestop_max_seconds=_seconds(
                 environ, "PRESTOP_MAX_SECONDS", defaults.prestop_max_seconds
+            ),
+            prestop_min_service_seconds=_seconds(
+                environ, "PRESTOP_MIN_SERVICE_SECONDS", defaults.prestop_min_service_seconds
             ),
             graceful_timeout=_integer(
                 environ, "GRACEFUL_TIMEOUT", defaults.graceful_timeout, minimum=0, maximum=3600

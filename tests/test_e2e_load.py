@@ -4,10 +4,12 @@ The cluster run (tools/e2e/run.sh) only happens on GitHub or a real cluster; wha
 is that the generator counts what it sees, including failures, and that the check judges it.
 """
 
+import http.server
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -242,7 +244,7 @@ def test_the_analysis_passes_and_fails_as_its_verdict_says(start_server, server,
     target = start_server(server, APP_VERSION="v7")
     result = subprocess.run(
         [sys.executable, str(ANALYSIS), f"--url={target.url}/status", "--requests=120"]
-        + [f"--expect-version={version}", "--max-seconds=20"],
+        + [f"--expect-version={version}", "--max-seconds=20", "--await-version-seconds=1"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -251,3 +253,53 @@ def test_the_analysis_passes_and_fails_as_its_verdict_says(start_server, server,
     assert result.returncode == (0 if passes else 1), result.stdout
     verdict = [line for line in result.stdout.splitlines() if line.startswith("analysis ")]
     assert verdict[0].startswith("analysis passed" if passes else "analysis FAILED")
+
+
+class LateSwitch(http.server.BaseHTTPRequestHandler):
+    """Answers as v1 until the test switches it to v2: a node's late view of the Service."""
+
+    version = "v1"
+    asked = threading.Event()  # set once a few requests came while it answered v1
+    count = 0
+
+    def do_GET(self):
+        type(self).count += 1
+        if type(self).count >= 3:
+            type(self).asked.set()
+        self.send_response(200)
+        self.send_header("X-App-Version", type(self).version)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"OK\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("await_seconds", [30, 0])
+def test_the_analysis_waits_for_the_new_version_before_it_measures(await_seconds):
+    LateSwitch.version, LateSwitch.count = "v1", 0
+    LateSwitch.asked.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LateSwitch)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/status"
+    analysis = subprocess.Popen(
+        [sys.executable, str(ANALYSIS), f"--url={url}", "--requests=50", "--expect-version=v2",
+         "--max-seconds=20", f"--await-version-seconds={await_seconds}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert LateSwitch.asked.wait(timeout=30)
+        if await_seconds:
+            LateSwitch.version = "v2"  # the view has moved on
+        out, _ = analysis.communicate(timeout=60)
+    finally:
+        server.shutdown()
+    if await_seconds:
+        assert analysis.returncode == 0, out
+        assert "analysis: v2 answering after" in out
+    else:
+        # Measured at once, through the late view: the good release fails on v1's answers.
+        assert analysis.returncode == 1, out
+        assert "analysis: v2 not answering after 0 s; measuring anyway" in out

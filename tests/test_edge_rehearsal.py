@@ -3,8 +3,8 @@ stand-in) and the emulated ALB target group, rendered from overlays with compone
 and aws-alb.
 
 Both runs go side by side behind an ALB whose nodes learn of each deregistration 12 s late: the
-components' preStop hook, its minimum lowered to 1 s so that only its wait for the ALB's traffic
-to stop covers the lag, must lose nothing; a fixed preStop of 5 s (the base's before the hook),
+components' preStop hook, its minimum lowered to 1 s and its in-service rule off so that only its
+wait for the ALB's traffic to stop covers the lag, must lose nothing; a fixed preStop of 5 s (the base's before the hook),
 then DRAIN_SECONDS, must lose requests to late deregistration. Scaled down as
 tests/test_rehearsal.py does (2 replicas, 1 worker) to keep the test short: the ALB checks its
 targets every 2 s (AWS allows no less than 5), and the load balancer controller requeues every
@@ -39,8 +39,8 @@ def shrink(overlay: Path, directory: Path, fixed_pre_stop: int | None) -> list[d
     hook's minimum at 1 s, or a fixed preStop sleep."""
     rendered = variants.deployment(variants.write(overlay, [], directory, COMPONENTS))
     env = {"WEB_CONCURRENCY": "1", "DRAIN_SECONDS": "4", "GRACEFUL_TIMEOUT": "2"}
-    if fixed_pre_stop is None:
-        env["PRESTOP_MIN_SECONDS"] = "1"
+    if fixed_pre_stop is None:  # nothing but the wait for the ALB's requests to stop
+        env |= {"PRESTOP_MIN_SECONDS": "1", "PRESTOP_MIN_SERVICE_SECONDS": "0"}
     ops = [
         variants.put("/spec/replicas", 2),
         variants.put("/spec/minReadySeconds", 1),

@@ -8,18 +8,24 @@ import time
 import pytest
 import requests
 
-from app.quiescence import LastArrival, Quiet, counts_as_traffic, wait_until_quiet
+from app.quiescence import Arrivals, HookTiming, Quiet, counts_as_traffic, wait_until_quiet
 from tools.serverprocess import ServerProcess
 
 
 class Clock:
-    """Time that moves only when the hook sleeps; `arrivals` are the times requests arrive."""
+    """Time that moves only when the hook sleeps; `arrivals` are the times requests arrive (the
+    pod in service since `first`, before the hook starts at 0)."""
 
-    def __init__(self, arrivals: list[float] = ()) -> None:
+    def __init__(self, arrivals: list[float] = (), first: float | None = -1000.0) -> None:
         self.now = 0.0
         self.arrivals = sorted(arrivals)
+        self.served_from = first
 
-    def last_arrival(self) -> float:
+    def first(self) -> float | None:
+        past = [t for t in self.arrivals if t <= self.now]
+        return self.served_from if self.served_from is not None else (past[0] if past else None)
+
+    def last(self) -> float:
         past = [t for t in self.arrivals if t <= self.now]
         return past[-1] if past else -1000.0
 
@@ -28,10 +34,11 @@ class Clock:
         self.now += seconds
 
 
-def wait(clock: Clock, minimum: float, quiet: float, maximum: float) -> Quiet:
-    return wait_until_quiet(
-        clock.last_arrival, minimum, quiet, maximum, clock=lambda: clock.now, sleep=clock.sleep
-    )
+def wait(
+    clock: Clock, minimum: float, quiet: float, maximum: float, in_service: float = 30
+) -> Quiet:
+    timing = HookTiming(minimum, quiet, maximum, in_service)
+    return wait_until_quiet(clock, timing, clock=lambda: clock.now, sleep=clock.sleep)
 
 
 def test_without_traffic_the_hook_waits_its_minimum():
@@ -62,6 +69,23 @@ def test_traffic_that_never_stops_ends_at_the_maximum():
     assert result.describe().startswith("PRESTOP_MAX_SECONDS reached after 30.")
 
 
+def test_a_pod_deleted_soon_after_it_started_serving_waits_until_it_has_served_long_enough():
+    # In service for 1 s when deleted: a node may not have learned of it yet.
+    clock = Clock([-1.0, -0.5], first=None)
+    result = wait(clock, minimum=5, quiet=2, maximum=90, in_service=30)
+    assert result.waited == pytest.approx(29, abs=0.11)
+    # The late node learns of it at 20 s and sends until 40 s: the hook waits for that too.
+    clock = Clock([-1.0, *[20 + t / 2 for t in range(41)]], first=None)
+    assert wait(clock, minimum=5, quiet=2, maximum=90).waited == pytest.approx(42, abs=0.11)
+
+
+def test_a_pod_that_never_served_waits_its_maximum():
+    result = wait(Clock(first=None), minimum=5, quiet=2, maximum=90, in_service=30)
+    assert result.timed_out and result.waited == pytest.approx(90, abs=0.11)
+    # Unless the rule is switched off.
+    assert wait(Clock(first=None), 5, 2, 90, in_service=0).waited == pytest.approx(5, abs=0.11)
+
+
 def test_probes_the_hook_and_scrapes_are_not_traffic():
     assert [counts_as_traffic(p) for p in ("/ready", "/healthz", "/prestop", "/metrics")] == [
         False
@@ -69,16 +93,18 @@ def test_probes_the_hook_and_scrapes_are_not_traffic():
     assert counts_as_traffic("/status") and counts_as_traffic("/anything")
 
 
-def test_the_last_arrival_is_shared_with_a_forked_child():
+def test_the_arrivals_are_shared_with_a_forked_child():
     import os
 
-    arrival = LastArrival()
+    arrivals = Arrivals()
+    assert arrivals.first() is None
     pid = os.fork()
     if pid == 0:
-        arrival.mark(12345.0)
+        arrivals.mark(12345.0)
+        arrivals.mark(12346.0)
         os._exit(0)
     os.waitpid(pid, 0)
-    assert arrival.get() == 12345.0
+    assert (arrivals.first(), arrivals.last()) == (12345.0, 12346.0)
 
 
 @pytest.mark.rehearsal
@@ -89,6 +115,7 @@ def test_the_real_hook_answers_once_traffic_has_left(tmp_path):
         PRESTOP_MIN_SECONDS="0.5",
         PRESTOP_QUIET_SECONDS="1",
         PRESTOP_MAX_SECONDS="20",
+        PRESTOP_MIN_SERVICE_SECONDS="0",
     )
     stop_traffic = threading.Event()
 

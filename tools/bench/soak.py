@@ -73,6 +73,7 @@ class RunFigures:
     lag_updates: int = 0
     max_lag: float = 0.0
     lags_past_tolerance: int = 0
+    lags_past_floor: int = 0  # later than the contract tolerates from a node with no traffic
     unapplied: int = 0  # of lag_updates: not applied when the run ended (counted at their age)
     # Each old pod's preStop: from its termination to SIGTERM, seconds.
     prestop_held: list[float] = field(default_factory=list)
@@ -105,7 +106,7 @@ class Contract:
         )
 
 
-def lag_figures(result, seconds: float) -> dict:
+def lag_figures(result, contract: "Contract") -> dict:
     """An update still unapplied when the run ended counts with its age, a lower bound on its
     lag: a view whose rules stopped moving is the latest of all."""
     views = [view for view in result.views if view.service == result.target.service.name]
@@ -113,7 +114,8 @@ def lag_figures(result, seconds: float) -> dict:
     return {
         "lag_updates": len(lags),
         "max_lag": max(lags, default=0.0),
-        "lags_past_tolerance": sum(lag > seconds for lag in lags),
+        "lags_past_tolerance": sum(lag > contract.found.seconds for lag in lags),
+        "lags_past_floor": sum(lag > contract.found.floor for lag in lags),
         "unapplied": sum(len(view.unapplied) for view in views),
     }
 
@@ -201,6 +203,7 @@ def totals(figures: list[RunFigures]) -> dict:
         "lag_updates": sum(f.lag_updates for f in figures),
         "max_lag": max((f.max_lag for f in figures), default=0.0),
         "lags_past_tolerance": sum(f.lags_past_tolerance for f in figures),
+        "lags_past_floor": sum(f.lags_past_floor for f in figures),
         "unapplied": sum(f.unapplied for f in figures),
         "failed_per_release_max": max((f.failed for f in figures), default=0),
         "prestop_held_s": {
@@ -231,7 +234,8 @@ def describe_totals(total: dict, contract: Contract) -> str:
             f"  measured: {total['lag_updates']} updates for the nodes' rules"
             f" ({total['unapplied']} not applied when their run ended, counted at their age),"
             f" the latest {total['max_lag']:.1f} s, {total['lags_past_tolerance']} later than"
-            f" {contract.found.seconds:g} s",
+            f" {contract.found.seconds:g} s, {total['lags_past_floor']} later than"
+            f" {contract.found.floor:g} s",
             f"  per release: {total['failed'] / runs:.2f} requests lost on average (at most"
             f" {total['failed_per_release_max']}); {total['runs_with_failures']} of"
             f" {total['runs']} releases lost any",
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sync['t']:.1f} s: {sync['current']} -> {sync['desired']}, {sync['metrics']}"
                     for sync in (summary["scaling"]["autoscaler"] or {}).get("syncs", [])
                 ],
-                **lag_figures(result, contract.found.seconds),
+                **lag_figures(result, contract),
                 prestop_held=prestop_held(summary),
             )
             figures.append(figure)
@@ -333,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"run {run}/{args.runs}: {figure.requests} requests at {result.rate:.0f} req/s,"
                 f" {figure.failed} failed, rollout {rollout}; HPA {figure.rescales}; lag max"
                 f" {figure.max_lag:.1f} s, {figure.lags_past_tolerance} past"
-                f" {contract.found.seconds:g} s ({figure.unapplied} unapplied at the end)",
+                f" {contract.found.seconds:g} s, {figure.lags_past_floor} past"
+                f" {contract.found.floor:g} s ({figure.unapplied} unapplied at the end)",
                 flush=True,
             )
             for line in figure.traces:

@@ -179,12 +179,5 @@ class Options:
         return [slow.get(node, self.lag) for node in range(self.nodes)]
 
     @property
-    def assumed_lag(self) -> float:
-        """The longest an endpoint change may take to reach a node's view under these options:
-        the EndpointSlice batch, the slowest view's lag, and the longest freeze on top."""
-        freeze = max((frozen.seconds for frozen in self.frozen_views), default=0.0)
-        return self.batch_period + max(lag.bound for lag in self.node_lags()) + freeze
-
-    @property
     def batch_period(self) -> float:
         return ENDPOINT_BATCH if self.endpoint_batch is None else self.endpoint_batch
