@@ -127,14 +127,10 @@ def wait_until_quiet(
         now = clock()
         waited, idle = now - started, now - seen.last()
         first = seen.first()
-        served = 0.0 if first is None else now - first
+        served = 0.0 if first is None else now - first  # never served: not in service yet
         if waited >= timing.maximum:
             return Quiet(waited, idle, timed_out=True)
-        due = max(
-            timing.minimum - waited,
-            timing.quiet - idle,
-            timing.in_service - served if first is not None else 0.0,
-        )
-        if due <= 0 and (first is not None or timing.in_service <= 0):
+        due = max(timing.minimum - waited, timing.quiet - idle, timing.in_service - served)
+        if due <= 0:
             return Quiet(waited, idle, timed_out=False)
         sleep(min(max(due, 0.01), POLL_SECONDS, timing.maximum - waited))

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests import gitrepo
+from tests.test_e2e_kind import STAND_IN
 from tools.kustomize import find, render
 from tools.repo import ROOT
 
@@ -305,22 +306,8 @@ KUBECTL_CAPTURE = """#!/bin/sh
 echo "$*" >> "$CAPTURE.log"
 cp -R "$3" "$CAPTURE"
 """
-# Enough of metrics-server's manifest for the patch (tests/test_e2e_kind.py has the same).
-METRICS_SERVER = b"""apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: metrics-server
-  namespace: kube-system
-spec:
-  selector: {matchLabels: {k8s-app: metrics-server}}
-  template:
-    metadata: {labels: {k8s-app: metrics-server}}
-    spec:
-      containers:
-      - name: metrics-server
-        image: registry.k8s.io/metrics-server/metrics-server:v0.0.0
-        args: [--secure-port=10250]
-"""
+# Enough of metrics-server's manifest for the patch.
+METRICS_SERVER = STAND_IN.encode()
 
 
 def apply_pinned(
@@ -351,7 +338,7 @@ def test_apply_pinned_applies_the_checked_manifest_with_the_patch(tmp_path):
     assert remote_resources(applied) == []
     (deployment,) = find(render(applied), "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["--secure-port=10250", "--kubelet-insecure-tls"]
+    assert container["args"] == ["--cert-dir=/tmp", "--secure-port=10250", "--kubelet-insecure-tls"]
     # The directory given is left as it is.
     assert remote_resources(tmp_path / "by-url")
 

@@ -4,8 +4,9 @@ and aws-alb.
 
 Both runs go side by side behind an ALB whose nodes learn of each deregistration 12 s late: the
 components' preStop hook, its minimum lowered to 1 s and its in-service rule off so that only its
-wait for the ALB's traffic to stop covers the lag, must lose nothing; a fixed preStop of 5 s (the base's before the hook),
-then DRAIN_SECONDS, must lose requests to late deregistration. Scaled down as
+wait for the ALB's traffic to stop covers the lag, must lose nothing; a fixed preStop of 5 s (the
+base's before the hook), then DRAIN_SECONDS, must lose requests to late deregistration. Scaled
+down as
 tests/test_rehearsal.py does (2 replicas, 1 worker) to keep the test short: the ALB checks its
 targets every 2 s (AWS allows no less than 5), and the load balancer controller requeues every
 2 s instead of 15 s (its --targetgroupbinding-requeue-duration).

@@ -75,8 +75,10 @@ class RunFigures:
     lags_past_tolerance: int = 0
     lags_past_floor: int = 0  # later than the contract tolerates from a node with no traffic
     unapplied: int = 0  # of lag_updates: not applied when the run ended (counted at their age)
-    # Each old pod's preStop: from its termination to SIGTERM, seconds.
+    # Each old pod's preStop: from its termination to SIGTERM, seconds; and for a pod still in
+    # its preStop when the run ended (no request could reach it any more), how long it had been.
     prestop_held: list[float] = field(default_factory=list)
+    prestop_unfinished: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,12 @@ class Contract:
 
 def lag_figures(result, contract: "Contract") -> dict:
     """An update still unapplied when the run ended counts with its age, a lower bound on its
-    lag: a view whose rules stopped moving is the latest of all."""
+    lag: a view whose rules stopped moving is the latest of all. Behind an ALB, its latest
+    deregistration (the target group keeps no other)."""
     views = [view for view in result.views if view.service == result.target.service.name]
     lags = [lag for view in views for lag in (*view.lags, *view.unapplied)]
+    if result.edge is not None and result.edge.max_deregistration_lag is not None:
+        lags = [result.edge.max_deregistration_lag]
     return {
         "lag_updates": len(lags),
         "max_lag": max(lags, default=0.0),
@@ -125,6 +130,17 @@ def prestop_held(summary: dict) -> list[float]:
         round(pod[PodEvent.SIGTERM] - pod[PodEvent.TERMINATING], 2)
         for pod in summary["pods"]
         if pod.get(PodEvent.SIGTERM) is not None and pod.get(PodEvent.TERMINATING) is not None
+    ]
+
+
+def prestop_unfinished(summary: dict, ended: float) -> list[float]:
+    """Pods still in their preStop at `ended`: how long each had been, a lower bound."""
+    return [
+        round(ended - pod[PodEvent.TERMINATING], 2)
+        for pod in summary["pods"]
+        if pod.get(PodEvent.SIGTERM) is None
+        and pod.get(PodEvent.TERMINATING) is not None
+        and pod.get(PodEvent.EXITED) is None
     ]
 
 
@@ -147,8 +163,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--propagation-delay",
         type=float,
-        help="every view lags exactly this long (default: the hostile world's heavy-tailed lag"
-        " on 3 nodes)",
+        help="every view lags exactly this long (default: the kube-proxy model's lag on 3 nodes)",
     )
     p.add_argument(
         "--pin-replicas", action="store_true", help="do not run the HPA (replicas as the manifest)"
@@ -199,6 +214,7 @@ def totals(figures: list[RunFigures]) -> dict:
             counts[0] += tried
             counts[1] += lost
     held = sorted(h for f in figures for h in f.prestop_held)
+    unfinished = sorted(h for f in figures for h in f.prestop_unfinished)
     return {
         "lag_updates": sum(f.lag_updates for f in figures),
         "max_lag": max((f.max_lag for f in figures), default=0.0),
@@ -206,6 +222,10 @@ def totals(figures: list[RunFigures]) -> dict:
         "lags_past_floor": sum(f.lags_past_floor for f in figures),
         "unapplied": sum(f.unapplied for f in figures),
         "failed_per_release_max": max((f.failed for f in figures), default=0),
+        "prestop_unfinished_s": {
+            "pods": len(unfinished),
+            "max": unfinished[-1] if unfinished else None,
+        },
         "prestop_held_s": {
             "pods": len(held),
             "mean": sum(held) / len(held) if held else None,
@@ -245,6 +265,13 @@ def describe_totals(total: dict, contract: Contract) -> str:
                 f" DRAIN_SECONDS {contract.found.drain:g} s"
                 if held["pods"]
                 else "  no pod reached SIGTERM"
+            ),
+            f"  {total['prestop_unfinished_s']['pods']} more were still in their preStop when"
+            " their run ended (no request could reach them)"
+            + (
+                f", the longest {total['prestop_unfinished_s']['max']:.1f} s in"
+                if total["prestop_unfinished_s"]["pods"]
+                else ""
             ),
             f"soak: {total['runs']} runs ({total['complete_runs']} complete), "
             f"{total['requests']} requests, {total['failed']} failed, "
@@ -286,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             propagation_jitter=0.0,
         )
         world.validate()
-        contract = Contract.of(target, args.target, world.lag)
+        # Behind an ALB the lag that decides is its deregistration's, else the nodes' views'.
+        behind_alb = target.exposure is not None and target.exposure.kind == "aws-alb"
+        contract = Contract.of(target, args.target, world.alb_lag if behind_alb else world.lag)
     except RehearsalError as error:
         print(f"zdt soak: error: {error}", file=sys.stderr)
         return 2
@@ -330,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                 ],
                 **lag_figures(result, contract),
                 prestop_held=prestop_held(summary),
+                prestop_unfinished=prestop_unfinished(summary, result.settled),
             )
             figures.append(figure)
             rollout = "incomplete" if figure.rollout_s is None else f"{figure.rollout_s:.1f} s"
@@ -365,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             "propagation_delay": args.propagation_delay,
             "clients": world.clients,
             "nodes": world.nodes,
-            "lag": world.lag.describe(),
+            "lag": contract.lag.describe(),
             "contract": contract.found.describe(),
             "tolerated_lag_s": contract.found.seconds,
             "tolerated_lag_without_traffic_s": contract.found.floor,

@@ -258,8 +258,9 @@ class Rehearsal:
                 continue
             if self.options.wait_for_exit or not pod.terminating:
                 return False
-            # Behind an exposure's proxy no request reaches a pod it no longer routes to.
-            if (not pod.sigterm_sent and self.edge is None) or self.reachable(pod.name):
+            # No route to it and no connection open to it: no request can reach it, whether
+            # its preStop hook still waits or not.
+            if self.reachable(pod.name):
                 return False
         return True
 

@@ -1,7 +1,7 @@
 """`zdt soak`'s sizing of the contract against the lag: the contract read from the render, the
 model's quantile where it breaks, the fixed-sleep variant it compares with, what it counts."""
 
-from tools.bench.soak import Contract, contract_overlay, prestop_held
+from tools.bench.soak import Contract, contract_overlay, prestop_held, prestop_unfinished
 from tools.rehearsal.cluster.network.lag import KUBE_PROXY_LAG, UniformLag
 from tools.rehearsal.timeline import PodEvent
 
@@ -39,7 +39,10 @@ def test_the_prestop_held_each_pod_from_termination_to_sigterm():
         "pods": [
             {PodEvent.TERMINATING: 10.0, PodEvent.SIGTERM: 17.25},
             {PodEvent.TERMINATING: 12.0, PodEvent.SIGTERM: None},  # the run ended first
+            {PodEvent.TERMINATING: 1.0, PodEvent.SIGTERM: None, PodEvent.EXITED: 2.0},  # crashed
             {PodEvent.TERMINATING: None, PodEvent.SIGTERM: None},  # a new pod
         ]
     }
     assert prestop_held(summary) == [7.25]
+    # The second had been in its preStop 8 s when the run ended at 20 s.
+    assert prestop_unfinished(summary, ended=20.0) == [8.0]
