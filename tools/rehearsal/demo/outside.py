@@ -79,6 +79,11 @@ def exposure_plans(directory: Path, out: Path, parts: int) -> list[Plan]:
             out_dir=out,
             rate=EXPOSURE_RATE,
             alb_lag_delay=DEMO_ALB_LAG,
+            # The ALB's 40 s is the lag under test; the controller's and the nodes' watches lag
+            # a fixed 0.5 s here, so that the run's length is the ALB's (the kube-proxy model's
+            # tail is soaked by `zdt soak` and runs in ours).
+            propagation_delay=0.5,
+            propagation_jitter=0.0,
             traffic=traffic,
             steady_seconds=1.0,
             tail_seconds=0.5,
@@ -108,11 +113,13 @@ def exposure_text(runs: list[ExposureRun]) -> str:
     lines += [
         "  Why: the ALB keeps sending new requests to a deregistered pod until its nodes learn of",
         f"  it ({DEMO_ALB_LAG:g} s here). A fixed preStop of {FIXED_ALLOWANCE} s stops listening"
-        f" after preStop + DRAIN_SECONDS, {FIXED_ALLOWANCE + found.drain:g} s: the proxy's new",
-        "  connections are refused (502, an ALB does not retry). Ours waits at least the ALB's",
-        f"  propagation allowance ({exposure.propagation_allowance:g} s), then while the ALB still"
-        f" sends, up to {found.pre_stop.ceiling:g} s",
-        f"  (grace {template.termination_grace:g} s, deregistration delay"
+        " after preStop +",
+        f"  DRAIN_SECONDS, {FIXED_ALLOWANCE + found.drain:g} s: the proxy's new connections are"
+        " refused (502, an ALB does",
+        "  not retry). Ours waits at least the ALB's propagation allowance"
+        f" ({exposure.propagation_allowance:g} s), then",
+        f"  while the ALB still sends, up to {found.pre_stop.ceiling:g} s (grace"
+        f" {template.termination_grace:g} s, deregistration delay"
         f" {exposure.deregistration_delay:g} s; docs/exposure.md).",
     ]
     return "\n".join(lines)

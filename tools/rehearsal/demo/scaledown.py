@@ -104,8 +104,8 @@ def scale_down_text(runs: list[ScaleDownRun]) -> str:
         if not run.ours:
             lines += [f"      {n:>6}  {cause}" for cause, n in causes(run.result).items()]
     lines += [
-        "  Why: a pod the HPA removes is deleted like any other. Ours sleeps its preStop while the",
-        "  endpoint change spreads, then tells kept-alive clients to leave (Connection: close)",
+        "  Why: a pod the HPA removes is deleted like any other. Ours waits in its preStop until",
+        "  traffic has left it, then tells kept-alive clients to leave (Connection: close)",
         "  before gunicorn stops. The naive app ignores SIGTERM in its workers: kept-alive",
         "  connections stay on the pod until gunicorn kills it at its graceful timeout, and the",
         "  requests on them are cut.",
