@@ -187,20 +187,25 @@ esac
 """
 
 
+def docker_env(tmp_path: Path, script: str, zdt: Path) -> dict[str, str]:
+    """The environment that puts `script` in docker's place, each call logged to docker.log."""
+    docker = tmp_path / "docker"
+    docker.write_text(script)
+    docker.chmod(0o755)
+    return {
+        **os.environ,
+        "DOCKER": str(docker),
+        "DOCKER_LOG": str(tmp_path / "docker.log"),
+        "ZDT": str(zdt),
+    }
+
+
 def test_images_are_built_pushed_and_pinned_by_digest(tmp_path):
     work = gitrepo.init(tmp_path / "work")
     for part in ("base", "overlays", "tools/e2e"):
         shutil.copytree(ROOT / part, work / part)
     gitrepo.commit_all(work, "the checkout")
-    docker = tmp_path / "docker"
-    docker.write_text(DOCKER)
-    docker.chmod(0o755)
-    env = {
-        **os.environ,
-        "DOCKER": str(docker),
-        "DOCKER_LOG": str(tmp_path / "docker.log"),
-        "ZDT": str(Path(sys.executable).with_name("zdt")),
-    }
+    env = docker_env(tmp_path, DOCKER, Path(sys.executable).with_name("zdt"))
 
     result = subprocess.run(
         ["bash", str(E2E / "images.sh")], cwd=work, env=env, capture_output=True, text=True,

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests import gitrepo
-from tests.test_e2e_kind import STAND_IN
+from tests.test_e2e_kind import STAND_IN, docker_env
 from tools.kustomize import find, render
 from tools.repo import ROOT
 
@@ -544,15 +544,7 @@ def run_image_sh(tmp_path: Path, v1_digest: str | None) -> subprocess.CompletedP
              "--digest", v1_digest],
             cwd=work, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-    docker = tmp_path / "docker"
-    docker.write_text(DOCKER)
-    docker.chmod(0o755)
-    env = {
-        **os.environ,
-        "DOCKER": str(docker),
-        "DOCKER_LOG": str(tmp_path / "docker.log"),
-        "ZDT": str(BIN / "zdt"),
-    }
+    env = docker_env(tmp_path, DOCKER, BIN / "zdt")
     return subprocess.run(
         ["bash", str(GIT_SERVER / "image.sh")], cwd=work, env=env, capture_output=True,
         text=True, timeout=120, check=False,

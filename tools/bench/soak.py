@@ -269,7 +269,7 @@ def describe_totals(total: dict, contract: Contract) -> str:
             f"  {total['prestop_unfinished_s']['pods']} more were still in their preStop when"
             " their run ended (no request could reach them)"
             + (
-                f", the longest {total['prestop_unfinished_s']['max']:.1f} s in"
+                f", the longest for {total['prestop_unfinished_s']['max']:.1f} s by then"
                 if total["prestop_unfinished_s"]["pods"]
                 else ""
             ),
