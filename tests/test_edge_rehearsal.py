@@ -74,6 +74,9 @@ def test_behind_an_alb_ours_loses_nothing_and_a_fixed_pre_stop_loses_requests(tm
             out_dir=tmp_path / "out",
             rate=60.0,
             alb_lag_delay=ALB_LAG,
+            # The ALB's lag is the one under test: the controller's watch lags a fixed 0.5 s.
+            propagation_delay=0.5,
+            propagation_jitter=0.0,
             tgb_requeue=2.0,
             steady_seconds=0.5,
             tail_seconds=0.5,

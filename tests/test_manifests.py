@@ -437,8 +437,8 @@ def test_the_cli_summarises_each_overlay_and_fails_on_invariant_and_checkov_find
         assert f"overlays/{version}" in lines
         assert f"  image:     {REPOSITORY}:{version}" in lines
     assert (
-        "  shutdown:  preStop 5s -> SIGTERM -> drain 5s -> graceful stop up to 20s"
-        " -> SIGKILL at 35s" in lines
+        "  shutdown:  preStop 5-90s (until quiet for 2s) -> SIGTERM -> drain 5s -> graceful stop"
+        " up to 20s -> SIGKILL at 120s" in lines
     )
     assert [line for line in lines if line.startswith("problem: ")] == [
         f"problem: overlays/v2: {DEPLOYMENT}: {CONTAINER}.securityContext.readOnlyRootFilesystem:"

@@ -471,8 +471,8 @@ def test_the_cli_checks_every_component_and_names_the_render(tmp_path):
     )
     assert [line for line in lines if line.startswith("problem: ")] == [
         f"problem: {render}: {ROLLOUT}: {SCALE_DOWN}: 3 s is shorter than the pods' preStop"
-        " sleep of 5 s, the repository's allowance for endpoint propagation: old pods would stop"
-        " while nodes still send them the active Service's traffic"
+        " of at least 5 s, the repository's allowance for endpoint propagation: old pods would"
+        " stop while nodes still send them the active Service's traffic"
         for render in renders(BLUE_GREEN)
     ]
     assert lines[-1] == "FAILED: 2 problem(s)"
