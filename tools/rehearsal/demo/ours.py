@@ -95,7 +95,7 @@ def explanation(ours: dict, naive: dict) -> str:
         f"    still sends it new connections for the propagation delay (up to {delay:g} s). The",
         "    naive workers keep accepting until they are killed, so here the kill loses the",
         "    requests; a server that stops accepting at SIGTERM loses those new connections",
-        "    instead (tests/test_rehearsal.py: preStop shorter than the propagation delay).",
+        "    instead (tests/test_network_rehearsal.py: a preStop shorter than a late view).",
         "  - maxUnavailable 1: an old pod goes before its replacement is ready (less capacity).",
         f"  Ours: preStop {pre_stop} outlasts the propagation delay; then, for DRAIN_SECONDS "
         f"({drain} s),",
