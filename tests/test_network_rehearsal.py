@@ -66,7 +66,8 @@ def test_one_view_lagging_past_the_contracts_margin_loses_requests(
         source, target, ProcessRuntime("app"), options, plot=False, show=False
     )
     assert result.rollout_completed is not None
-    assert summary["network"]["max_lag_s"] == pytest.approx(lag, abs=0.05)
+    # Applied when its timer fires: on a busy machine the event loop runs it a little late.
+    assert lag <= summary["network"]["max_lag_s"] <= lag + 0.5
     failed_on = Counter(
         (trace.connection.node, trace.connection.closed_by)
         for trace in result.failure_traces
