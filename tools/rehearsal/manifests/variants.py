@@ -11,6 +11,8 @@ import yaml
 
 from tools.kustomize import find, render, write_wrapper
 from tools.repo import ROOT
+from tools.validate.invariants.common import SHUTDOWN_MARGIN_SECONDS
+from tools.validate.workload import env_seconds
 
 CONTAINER = "/spec/template/spec/containers/0"
 
@@ -76,8 +78,10 @@ def fixed_pre_stop(rendered: dict, seconds: int) -> list[dict]:
     needs (`zdt validate`'s rule): the timings before the preStop hook waited for traffic to
     leave (app/quiescence.py), 5 s in the base and 30 s behind an ALB."""
     container = rendered["spec"]["template"]["spec"]["containers"][0]
-    env = {var["name"]: var.get("value") for var in container.get("env", [])}
-    grace = seconds + float(env["DRAIN_SECONDS"]) + int(env["GRACEFUL_TIMEOUT"]) + 5
+    drain, graceful = (
+        env_seconds(container, name) for name in ("DRAIN_SECONDS", "GRACEFUL_TIMEOUT")
+    )
+    grace = seconds + drain + graceful + SHUTDOWN_MARGIN_SECONDS
     return pre_stop_sleep(seconds) + [
         put("/spec/template/spec/terminationGracePeriodSeconds", math.ceil(grace))
     ]
