@@ -18,7 +18,7 @@ UV_LOCK_BLOCK := awk '/^uv==/ { take = 1 } take && !/^ *\#/ { print } take && !/
 # pytest-xdist workers of `make test` (docs/testing.md, "Parallel tests"); 0: one process.
 TEST_WORKERS ?= 5
 
-.PHONY: demo test lint validate bench lock release-tools clean haproxy
+.PHONY: demo test lint validate bench lock release-tools clean haproxy nginx
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	rm -rf $(VENV)
@@ -48,17 +48,21 @@ $(RELEASE_VENV)/.installed: requirements-release.txt pyproject.toml
 		--no-build-isolation --no-index -e .
 	touch $@
 
-# The rehearsal's stand-in for an AWS ALB is HAProxy from the distribution's packages: installed
-# with apt-get when missing (as root, or with passwordless sudo), else a one-line error.
+# The rehearsal's stand-in for an AWS ALB is HAProxy from the distribution's packages, and the
+# nginx example rehearses Debian's nginx: each installed with apt-get when missing (as root, or
+# with passwordless sudo), else a one-line error.
 haproxy:
-	@sh tools/rehearsal/cluster/edge/install-haproxy.sh
+	@sh tools/install-debian-package.sh haproxy haproxy "the rehearsal's ALB stand-in"
+
+nginx:
+	@sh tools/install-debian-package.sh nginx-light nginx "a server the examples rehearse"
 
 ## demo: the zero-downtime rollout rehearsal (the main job)
 demo: $(VENV)/.installed haproxy
 	$(BIN)/zdt demo
 
 ## test: lint, manifest validation and the whole test suite
-test: lint validate haproxy
+test: lint validate haproxy nginx
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed

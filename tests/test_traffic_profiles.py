@@ -234,9 +234,12 @@ def test_clients_of_each_model_spread_over_the_targets():
     assert all(count >= 2 for count in connections), connections
 
 
-def test_load_targets_only_loopback():
-    with pytest.raises(ValueError, match="loopback-only"):
+def test_load_targets_only_loopback_or_the_runs_own_namespaces():
+    with pytest.raises(ValueError, match="loopback or the run's own namespaces only"):
         LoadConfig(("127.0.0.1:8080", "10.0.0.1:80"))
+    # An address inside a network namespace a rehearsal made, reached from there.
+    config = LoadConfig(("127.0.0.1:8080", "10.96.0.10:80@/proc/4242/ns/net"))
+    assert Target.parse(config.targets[1]) == Target("10.96.0.10", 80, "/proc/4242/ns/net")
 
 
 def test_think_times_straddle_the_drains_end_and_stay_within_the_apps_idle_timeout():

@@ -67,7 +67,18 @@ def parser() -> argparse.ArgumentParser:
         "(<registry>/zero-downtime-app:v2 runs as localhost/zero-downtime-app:v2, built by "
         "`zdt image build v1 v2`), published on the pod's loopback address",
     )
-    pods.add_argument("--pod-network", default="127.0.0.0/24", help="loopback network for pod IPs")
+    pods.add_argument(
+        "--network",
+        default="auto",
+        choices=("auto", "namespaces", "loopback"),
+        help="namespaces: each pod in its own network namespace behind kernel NAT (kube-proxy's"
+        " iptables rules in each node's namespace; root on Linux); loopback: each pod a loopback"
+        " address of this host, each node's Service a TCP proxy; auto (default): namespaces"
+        " where possible",
+    )
+    pods.add_argument(
+        "--pod-network", default="127.0.0.0/24", help="the loopback network's pod IPs"
+    )
     pods.add_argument(
         "--replicas",
         type=int,
@@ -105,6 +116,18 @@ def parser() -> argparse.ArgumentParser:
         "--load-fraction", type=float, default=0.5, help="share of the measured capacity"
     )
     load.add_argument("--capacity-seconds", type=float, default=3.0)
+    load.add_argument(
+        "--path",
+        default="/status",
+        help="what every request of the load asks for (default /status, the app's)",
+    )
+    load.add_argument(
+        "--expect-status",
+        type=int,
+        default=200,
+        metavar="CODE",
+        help="the answer that counts as ok (default 200)",
+    )
     load.add_argument(
         "--steady-seconds", type=float, default=2.0, help="load before the rollout starts"
     )
@@ -303,6 +326,9 @@ def options_from(args: argparse.Namespace) -> Options:
         hpa_sync_period=args.hpa_sync_period,
         time_limit=args.time_limit,
         pod_network=args.pod_network,
+        network=args.network,
+        path=args.path,
+        expect_status=args.expect_status,
         out_dir=Path(args.out),
         name=args.name,
         seed=args.seed,

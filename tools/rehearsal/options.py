@@ -88,7 +88,10 @@ class Options:
     request_timeout: float = 5.0
     wait_for_exit: bool = False  # False: stop once old pods can no longer receive requests
     time_limit: float = 300.0
-    pod_network: str = "127.0.0.0/24"
+    pod_network: str = "127.0.0.0/24"  # the loopback network's
+    network: str = "auto"  # namespaces, loopback, or auto: namespaces where possible
+    path: str = "/status"  # what the load requests
+    expect_status: int = 200  # and the answer that counts as ok
     out_dir: Path = ROOT / "out"
     name: str = "rehearsal"
     seed: int | None = None
@@ -129,6 +132,9 @@ class Options:
             "--keepalive-clients": self.keepalive_clients is None
             or 0 <= self.keepalive_clients <= 256,
             "--time-limit": 1 <= self.time_limit <= 3600,
+            "--path (must start with /, no spaces)": self.path.startswith("/")
+            and not any(c.isspace() for c in self.path),
+            "--expect-status": 100 <= self.expect_status <= 599,
             "--hold": 0 <= self.hold_seconds <= 3600,
             "--replicas": self.start_replicas is None or 1 <= self.start_replicas <= 64,
             # metrics-server refuses less than 10 s (and less than its request timeout / 0.9).

@@ -8,6 +8,7 @@ from tools.rehearsal.cluster.deployment import DeploymentController, Resize
 from tools.rehearsal.cluster.edge.proxy import EdgeSummary
 from tools.rehearsal.cluster.faults import FaultReport
 from tools.rehearsal.cluster.network.view import ViewSummary
+from tools.rehearsal.cluster.node.shutdown import ServerStop
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.manifests.workload import Workload
@@ -88,6 +89,7 @@ class Result:
     replica_sets: list[ReplicaSetSummary] = field(default_factory=list)
     autoscaling: AutoscalingSummary | None = None  # the HPA, when it ran
     final_replicas: int | None = None  # the workload's spec.replicas at the end
+    server_stops: list[ServerStop] = field(default_factory=list)  # each deleted pod's server
 
     @property
     def failed(self) -> list[RequestRecord]:

@@ -4,16 +4,19 @@ import asyncio
 import random
 import shutil
 from dataclasses import replace
+from functools import partial
 
 from tools.rehearsal.cluster import faults
 from tools.rehearsal.cluster.autoscaling.pipeline import Autoscaling
 from tools.rehearsal.cluster.deployment import DeploymentController
 from tools.rehearsal.cluster.edge.proxy import EdgeProxy
 from tools.rehearsal.cluster.faults import FaultReport
-from tools.rehearsal.cluster.network.addresses import AddressPool
-from tools.rehearsal.cluster.network.service import EmulatedService
+from tools.rehearsal.cluster.network import podnet
+from tools.rehearsal.cluster.network.iptables import Proxier
+from tools.rehearsal.cluster.network.service import EmulatedService, KernelRules
 from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.cluster.node.runtime import Runtime
+from tools.rehearsal.cluster.node.shutdown import ShutdownObserver
 from tools.rehearsal.cluster.rollouts.analysis import AnalysisRun, run_analysis
 from tools.rehearsal.cluster.rollouts.controller import RolloutController
 from tools.rehearsal.errors import RehearsalError
@@ -55,8 +58,17 @@ class Rehearsal:
                 f"{source.source} and {target.source}: one renders a Rollout, the other not "
                 "(a Rollout can take over from the Deployment through workloadRef)"
             )
+        self.network = self.choose_network()
+        # On the namespaces' network, each node's kube-proxy writes the rules of every Service.
+        self.proxiers = (
+            [Proxier(self.network, node) for node in range(options.nodes)]
+            if isinstance(self.network, podnet.NamespaceNetwork)
+            else []
+        )
         # The Services: the users' one, and with a Rollout every one it manages; each with a
-        # view and a proxy on every node.
+        # view and rules (or a proxy) on every node.
+        ports = {service.name: service.port for service in target.services}
+        ports[target.service.name] = target.service.port
         names = [target.service.name] + [
             service.name for service in target.services if target.rollout is not None
         ]
@@ -68,14 +80,22 @@ class Rehearsal:
                 self.rng,
                 options.batch_period,
                 source=f"service {name}" if name != target.service.name else "service",
+                kernel=KernelRules(
+                    self.network,
+                    self.proxiers,
+                    podnet.cluster_ip(index),
+                    ports[name],
+                    target.deployment.template.namespace,
+                )
+                if self.proxiers
+                else None,
             )
-            for name in dict.fromkeys(names)
+            for index, name in enumerate(dict.fromkeys(names))
         }
         self.users = self.services[target.service.name]
         # Node 0's: the analysis Jobs and the slow-request fault go through it.
-        self.view, self.proxy = self.users.views[0], self.users.proxies[0]
+        self.view = self.users.views[0]
         self.analysis_runs: list[AnalysisRun] = []
-        self.addresses = AddressPool(options.pod_network)
         self.log_dir = options.out_dir / f"{options.name}-pods"
         # Only this run's pods: logs of an earlier run with the same name would mislead.
         shutil.rmtree(self.log_dir, ignore_errors=True)
@@ -110,6 +130,18 @@ class Rehearsal:
                 options.hpa_sync_period,
             )
         self.released_at: float | None = None
+
+    def choose_network(self) -> podnet.PodNetwork:
+        if self.runtime.name != "process":
+            if self.options.network == "namespaces":
+                raise RehearsalError(
+                    f"--network namespaces: --runtime {self.runtime.name} publishes each"
+                    " container on a loopback address (use --runtime process)"
+                )
+            return podnet.LoopbackNetwork(
+                self.options.pod_network, f"--runtime {self.runtime.name}"
+            )
+        return podnet.choose(self.options.network, self.options.pod_network)
 
     def rollout_controller(self, workload: DeploymentController | None = None):
         return RolloutController(
@@ -149,14 +181,28 @@ class Rehearsal:
             self.autoscaling.apply(spec, self.controller)
 
     def make_pod(self, name: str, template: PodTemplate) -> Pod:
-        address = self.addresses.allocate(template.container_port)
+        address = self.network.allocate(name, template.container_port)
         if self.edge is not None and self.edge.gate is not None:
             # The load balancer controller's webhook adds its readiness gate at the pod's
             # creation (the namespace carries elbv2.k8s.aws/pod-readiness-gate-inject).
             gates = (*template.readiness_gates, self.edge.gate)
             template = replace(template, readiness_gates=gates)
         pod = Pod(
-            name, template, address, self.runtime, self.timeline, self.pod_changed, self.log_dir
+            name,
+            template,
+            address,
+            self.runtime,
+            self.timeline,
+            self.pod_changed,
+            self.log_dir,
+            self.network,
+        )
+        pod.observer = ShutdownObserver(
+            name,
+            address,
+            template.container_port,
+            self.options.path,
+            partial(self.network.socket_table, name),
         )
         self.pods_by_name[name] = pod
         return pod
@@ -180,13 +226,16 @@ class Rehearsal:
             service.select(template_hash, self.controller.pods())
 
     async def analyse(self, analysis: Analysis, service: str) -> bool:
-        addresses = {name: emulated.entry_points[0] for name, emulated in self.services.items()}
+        # Node 0's entry points, and the node's namespace where the rules are the kernel's.
+        entries = {name: emulated.entry_points[0] for name, emulated in self.services.items()}
+        addresses = {name: entry.partition("@")[0] for name, entry in entries.items()}
         runs = await run_analysis(
             analysis,
             addresses,
             self.target.deployment.template.version,
             self.log_dir,
             number=len(self.analysis_runs) + 1,
+            network=self.network.node(0).netns,
         )
         self.analysis_runs += runs
         for run in runs:
@@ -284,11 +333,16 @@ class Rehearsal:
     async def run(self) -> Result:
         options = self.options
         deployment = self.source.deployment
+        await self.network.start(options.nodes)
+        self.say(f"pod network: {self.network.describe()}")
+        for proxier in self.proxiers:
+            await proxier.start()
         for service in self.services.values():
             await service.start()
+        where = [entry.partition("@")[0] for entry in self.users.entry_points]
         self.say(
             f"Service {self.target.service.name}:{self.target.service.port} emulated on "
-            f"{options.nodes} node(s) at {', '.join(self.users.entry_points)}; endpoint lag "
+            f"{options.nodes} node(s) at {', '.join(dict.fromkeys(where))}; endpoint lag "
             f"{options.lag.describe()}, EndpointSlice batch {options.batch_period:g}s"
         )
         if self.edge is not None:
@@ -318,6 +372,8 @@ class Rehearsal:
                     # The exposure's proxy, or each node's Service: clients spread over them.
                     self.edge.entry_points if self.edge else self.users.entry_points,
                     options.clients,
+                    path=options.path,
+                    expect_status=options.expect_status,
                     request_timeout=options.request_timeout,
                     max_seconds=options.time_limit,
                     seed=options.seed,
@@ -432,18 +488,38 @@ class Rehearsal:
                 self.users.traces(),
                 self.log_dir,
                 self.timeline.wall_start,
+                pods=self.pod_addresses() if self.proxiers and self.edge is None else None,
             ),
-            notes=[*self.source.notes, *self.runtime.notes(), *self.autoscaler_notes()],
+            notes=[
+                *self.source.notes,
+                *self.runtime.notes(),
+                *self.autoscaler_notes(),
+                *self.network_notes(),
+            ],
             replica_sets=replica_set_summaries(self.controller),
             final_replicas=self.controller.spec.replicas,
+            server_stops=[
+                stop
+                for pod in self.pods_by_name.values()
+                if pod.observer is not None and (stop := pod.observer.result()) is not None
+            ],
             autoscaling=self.autoscaling.summary() if self.autoscaling else None,
             edge=self.edge.summary(
-                {pod.address: pod.name for pod in self.pods_by_name.values()},
+                self.pod_addresses(),
                 self.timeline.wall_start,
             )
             if self.edge
             else None,
         )
+
+    def pod_addresses(self) -> dict[str, str]:
+        return {pod.address: pod.name for pod in self.pods_by_name.values()}
+
+    def network_notes(self) -> list[str]:
+        notes = [f"pod network: {self.network.describe()}"]
+        failures = {proxier.failure for proxier in self.proxiers if proxier.failure}
+        notes += [f"kube-proxy rules NOT written: {failure}" for failure in failures]
+        return notes
 
     def autoscaler_notes(self) -> list[str]:
         hpa = self.target.autoscaler or self.source.autoscaler
@@ -477,4 +553,6 @@ class Rehearsal:
             await self.edge.stop()
         for service in self.services.values():
             await service.stop()
-        self.addresses.close()
+        for proxier in self.proxiers:
+            await proxier.stop()
+        await self.network.stop()

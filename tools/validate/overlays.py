@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.kustomize import find, render, render_with_components
+from tools.kustomize import SAFE_LOADER, find, render, render_with_components
 from tools.repo import ROOT
 
 GATEWAY_API = "components/gateway-api"
@@ -91,7 +91,7 @@ def load_overlays(root: Path = ROOT) -> list[Overlay]:
 
 
 def kustomization(directory: Path) -> dict:
-    return yaml.safe_load((Path(directory) / "kustomization.yaml").read_text()) or {}
+    return yaml.load((Path(directory) / "kustomization.yaml").read_text(), Loader=SAFE_LOADER) or {}
 
 
 def relative(root: Path, path: Path) -> str:
@@ -110,7 +110,7 @@ def applications(root: Path = ROOT) -> list[dict]:
     for path in sorted((Path(root) / "argocd").glob("*.yaml")):
         found += [
             doc
-            for doc in yaml.safe_load_all(path.read_text())
+            for doc in yaml.load_all(path.read_text(), Loader=SAFE_LOADER)
             if isinstance(doc, dict) and doc.get("kind") == "Application"
         ]
     return found

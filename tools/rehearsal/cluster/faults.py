@@ -117,8 +117,7 @@ async def node_drain(cluster: Cluster, after: float) -> FaultReport:
 
 async def slow_request(cluster: Cluster, seconds: float) -> FaultReport:
     report = FaultReport(SLOW_REQUEST, cluster.timeline.now())
-    proxy = cluster.service.proxies[0]  # sent from node 0
-    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    reader, writer = await cluster.service.open_connection(0)  # sent from node 0
     port = writer.get_extra_info("sockname")[1]
     try:
         writer.write(httpclient.request(f"/status?delay={seconds:g}", "service", False))
@@ -129,11 +128,11 @@ async def slow_request(cluster: Cluster, seconds: float) -> FaultReport:
     finally:
         writer.close()
     report.seconds = cluster.timeline.now() - report.at
-    connection = next((c for c in reversed(proxy.traces) if c.client_port == port), None)
-    if connection is not None and connection.pod:
-        report.pods = [connection.pod]
+    pod = cluster.service.pod_of(0, port)
+    if pod:
+        report.pods = [pod]
         report.deleted_while_running = any(
-            event.source == connection.pod
+            event.source == pod
             and event.kind == PodEvent.TERMINATING
             and report.at <= event.t <= report.at + report.seconds
             for event in cluster.timeline.events

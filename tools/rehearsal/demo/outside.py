@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tools.rehearsal import tolerance
 from tools.rehearsal.cli import Plan
-from tools.rehearsal.cluster.edge.proxy import LATE
+from tools.rehearsal.cluster.edge.proxy import LATE_CAUSES
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.manifests import variants
 from tools.rehearsal.manifests.sources import load_overlay
@@ -42,7 +42,9 @@ class ExposureRun:
         text = f"{total} requests, {failed} failed"
         if self.ours:
             return text, r.ok
-        return text, failed > 0 and r.edge is not None and LATE in r.edge.causes
+        return text, failed > 0 and r.edge is not None and any(
+            c in r.edge.causes for c in LATE_CAUSES
+        )
 
 
 EXPOSURE_RUNS = [

@@ -5,7 +5,7 @@ from tools.rehearsal.demo.ours import describe_rescales, rescales_during_rollout
 from tools.rehearsal.demo.outside import ExposureRun
 from tools.rehearsal.demo.releases import Release
 from tools.rehearsal.demo.scaledown import ScaleDownRun
-from tools.rehearsal.report import findings
+from tools.rehearsal.report import latency
 from tools.rehearsal.result import Result
 
 WALL_SECONDS = 150.0
@@ -46,15 +46,15 @@ def targets(
             (
                 "p99 during rollout <= 2 x steady",
                 f"{during:.1f} vs {steady:.1f} ms ({during / steady:.2f}x)",
-                during <= 2 * steady and baseline["requests"] >= findings.MIN_BASELINE_REQUESTS,
+                during <= 2 * steady and baseline["requests"] >= latency.MIN_BASELINE_REQUESTS,
             )
         )
-    # The baseline's window: after the capacity probe has settled (report/findings.py).
+    # The baseline's window: after the capacity probe has settled (report/latency.py).
     rows.append(
         (
-            f"  steady window, probe + {findings.SETTLE_SECONDS:g} s",
-            findings.window_text(baseline),
-            baseline["requests"] >= findings.MIN_BASELINE_REQUESTS,
+            f"  steady window, probe + {latency.SETTLE_SECONDS:g} s",
+            latency.window_text(baseline),
+            baseline["requests"] >= latency.MIN_BASELINE_REQUESTS,
         )
     )
     if rollout["duration_s"] and rollout["lower_bound_s"]:

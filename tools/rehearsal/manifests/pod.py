@@ -4,6 +4,7 @@ preStop hook, resources and securityContext, with Kubernetes' defaults where a f
 import hashlib
 import json
 import re
+import signal
 from dataclasses import dataclass
 
 from tools.imageref import ImageRef
@@ -67,14 +68,18 @@ class PodTemplate:
     namespace: str = "default"
     user: str | None = None  # "uid[:gid]" from securityContext; None: the image's own user
     read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
-    command: tuple[str, ...] = ()  # replaces the image's entrypoint (container runtimes only)
-    args: tuple[str, ...] = ()  # replaces the image's CMD (container runtimes only)
+    command: tuple[str, ...] = ()  # replaces the image's entrypoint
+    args: tuple[str, ...] = ()  # replaces the image's CMD
+    working_dir: str | None = None  # workingDir; None: the image's
     memory_limit: int | None = None  # bytes, resources.limits.memory
     cpu_limit: float | None = None  # cores, resources.limits.cpu
     memory_request: int | None = None  # bytes, resources.requests.memory (else its limit)
     cpu_request: float | None = None  # cores, resources.requests.cpu (else its limit)
     readiness_gates: tuple[str, ...] = ()  # spec.readinessGates[].conditionType
     container_name: str = "app"  # spec.containers[0].name: the label of its resource metrics
+    # lifecycle.stopSignal (Kubernetes 1.33, ContainerStopSignals): what stops the container
+    # instead of the image's STOPSIGNAL; SIGTERM when neither says.
+    stop_signal: str = "SIGTERM"
 
     def environment(self, pod_name: str, pod_ip: str) -> dict[str, str]:
         fields = {
@@ -267,6 +272,11 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         read_pre_stop(lifecycle.child("preStop"), ports) if lifecycle.has("preStop") else None
     )
     image = container.text("image")
+    stop_signal = (
+        lifecycle.text("stopSignal", "SIGTERM") if lifecycle.has("stopSignal") else "SIGTERM"
+    )
+    if stop_signal not in signal.Signals.__members__:
+        raise lifecycle.error("stopSignal", f"{stop_signal!r} is not a signal name (e.g. SIGQUIT)")
     return PodTemplate(
         template_hash=template_hash(template.data),
         image=image,
@@ -281,8 +291,10 @@ def read_template(spec: Fields, namespace: str, config_maps: dict[str, dict]) ->
         is True,
         command=container.strings("command") if container.has("command") else (),
         args=container.strings("args") if container.has("args") else (),
+        working_dir=container.text("workingDir") if container.has("workingDir") else None,
         **read_resources(container),
         readiness_gates=read_readiness_gates(pod),
         container_name=container.text("name"),
+        stop_signal=stop_signal,
         **probes,
     )

@@ -2,14 +2,14 @@
 
 import csv
 import json
-import math
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 from tools.rehearsal.cluster.faults import CRASH, NODE_DRAIN, FaultReport
 from tools.rehearsal.manifests.rollout import BlueGreen, Rollout
-from tools.rehearsal.report import autoscaling
+from tools.rehearsal.report import autoscaling, server
+from tools.rehearsal.report.latency import latency, steady_window, window_text
 from tools.rehearsal.report.traces import cause, causes
 from tools.rehearsal.result import Result
 from tools.rehearsal.timeline import PodEvent
@@ -47,54 +47,6 @@ POD_MILESTONES = (
     PodEvent.SIGKILL,
     PodEvent.EXITED,
 )
-# The steady baseline starts this long after the capacity probe's backlog is gone. Measured in
-# four runs of the demo's ours (2 cores, busy with other work): the probe's last request was
-# answered 1-49 ms after the load turned steady (its closed loop keeps no more requests in
-# flight than it has clients), but the p50 of the next 0.25 s was 23-42 ms, three to five times
-# the window's 6-14 ms, and it was back to that level 0.5 s after the probe (0.75 s in one run).
-# 1.5 s is twice the longest.
-SETTLE_SECONDS = 1.5
-# Fewer requests in a latency window and its p99 rests on a handful of them: 1000 puts at least
-# ten above it.
-MIN_BASELINE_REQUESTS = 1000
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def latency(records: list[RequestRecord], start: float, end: float) -> dict:
-    """p50 and p99 of the requests answered that started in [start, end), with the window."""
-    values = [r.latency * 1000 for r in records if start <= r.started < end and r.ok]
-    return {
-        "start_s": start,
-        "end_s": end,
-        "requests": len(values),
-        "p50_ms": percentile(values, 0.5),
-        "p99_ms": percentile(values, 0.99),
-    }
-
-
-def steady_window(result: Result) -> tuple[float, float]:
-    """The steady baseline's window, to the release. After a capacity probe it starts
-    SETTLE_SECONDS after the probe's backlog is gone (the last request started before the load
-    turned steady answered): the first moments of the steady load still carry the saturation."""
-    start = result.steady_started
-    if result.capacity is not None:
-        backlog = [r.started + r.latency for r in result.records if r.started < start]
-        start = max([start, *backlog]) + SETTLE_SECONDS
-    return start, max(start, result.rollout_started)
-
-
-def window_text(figures: dict) -> str:
-    """A latency window: where it lies and how many requests its percentiles rest on."""
-    text = f"{figures['start_s']:.1f}-{figures['end_s']:.1f} s, {figures['requests']} requests"
-    if figures["requests"] < MIN_BASELINE_REQUESTS:
-        text += f": too few for a p99 (< {MIN_BASELINE_REQUESTS})"
-    return text
 
 
 def pod_rows(result: Result) -> list[dict]:
@@ -247,6 +199,7 @@ def summarize(result: Result) -> dict:
         "notes": result.notes,
         "edge": asdict(result.edge) if result.edge else None,
         "scaling": autoscaling.summary(result),
+        "server": server.summary(result),
         "ok": result.ok,
     }
 
@@ -482,6 +435,7 @@ def text(summary: dict) -> str:
             + (f" ({', '.join(sorted(set(pod['exit_reasons'])))})" if pod["restarts"] else "")
         )
     lines += autoscaling.text_lines(summary["scaling"])
+    lines += server.text_lines(summary["server"])
     lines += [f"  fault         {describe_fault(fault)}" for fault in summary["faults"]]
     lines += [f"  note          {note}" for note in summary["notes"]]
     return "\n".join(lines)

@@ -7,7 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tools.rehearsal.report.findings import per_second, percentile  # noqa: E402
+from tools.rehearsal.report.findings import per_second  # noqa: E402
+from tools.rehearsal.report.latency import percentile  # noqa: E402
 from tools.rehearsal.result import Result  # noqa: E402
 from tools.rehearsal.timeline import PodEvent  # noqa: E402
 

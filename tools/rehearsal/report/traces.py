@@ -106,13 +106,43 @@ def log_excerpt(path: Path, start: float, end: float) -> list[str]:
     return kept[:MAX_LOG_LINES]
 
 
+def kernel_connection(request: RequestRecord, pods: dict[str, str]) -> ConnectionTrace | None:
+    """A failed request's connection through the kernel's NAT, as the kernel reported it: the
+    pod from the node's conntrack table (request.pod_address), how it ended from the client's
+    error. A refused connect that conntrack never recorded was REJECTed by the node's rules (no
+    endpoint); one it recorded reached a pod that answered with a reset: not listening."""
+    if not request.port:
+        return None
+    pod = pods.get(request.pod_address, "")
+    closed_by = {
+        REFUSED: CLOSED_BY_CONNECT_FAILED if request.pod_address else CLOSED_BY_NO_ENDPOINT,
+        RESET_BEFORE_ANSWER: "pod (reset)",
+        CUT_MID_RESPONSE: "pod (reset)",
+        TIMEOUT: "client",
+    }.get(request.outcome, "pod")
+    return ConnectionTrace(
+        request.port,
+        request.started,
+        pod=pod,
+        address=request.pod_address,
+        connect_error="ConnectionRefusedError" if closed_by == CLOSED_BY_CONNECT_FAILED else "",
+        closed=request.started + request.latency,
+        closed_by=closed_by,
+        node=request.node,
+    )
+
+
 def failure_traces(
     failed: list[RequestRecord],
     connections: list[ConnectionTrace],
     log_dir: Path,
     wall_start: float,
     limit: int = 1000,
+    pods: dict[str, str] | None = None,
 ) -> list[FailureTrace]:
+    """Each failed request with its connection: from the Service's TCP proxies' records
+    (`connections`), or, where the Service is the kernel's NAT, from what the kernel reported
+    (`pods`: pod names by IP)."""
     by_port: dict[int, list[ConnectionTrace]] = defaultdict(list)
     for connection in connections:  # in order of acceptance
         by_port[connection.client_port].append(connection)
@@ -126,6 +156,8 @@ def failure_traces(
             candidates, request.started + request.latency + ACCEPT_SLACK, key=lambda c: c.accepted
         )
         connection = candidates[index - 1] if index else None
+        if pods is not None:
+            connection = kernel_connection(request, pods)
         trace = FailureTrace(request, connection)
         if connection is not None and connection.pod:
             begin = wall_start + request.started - LOG_MARGIN

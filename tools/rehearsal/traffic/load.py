@@ -22,9 +22,11 @@ import select
 import socket
 import sys
 import time
-from dataclasses import asdict, astuple, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field, replace
 from pathlib import Path
 
+from tools.rehearsal.cluster.network import netns
+from tools.rehearsal.cluster.network.conntrack import NewConnections
 from tools.rehearsal.traffic import httpclient, profiles
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord, classify
 from tools.rehearsal.traffic.profiles import OPEN, PACED, THINK, ClientModel
@@ -40,6 +42,7 @@ class LoadConfig:
     targets: tuple[str, ...]  # "host:port" of each entry point (a node's Service proxy)
     clients: dict[str, int] = field(default_factory=lambda: dict(profiles.HOSTILE))
     path: str = "/status"
+    expect_status: int = 200  # the answer that counts as ok
     request_timeout: float = 5.0
     max_requests: int = 500_000
     max_seconds: float = 600.0
@@ -50,8 +53,12 @@ class LoadConfig:
         if not self.targets:
             raise ValueError("load needs at least one target")
         for target in self.targets:
-            if not target.startswith("127."):
-                raise ValueError(f"load is loopback-only, got target {target!r}")
+            # A target in a network namespace ("host:port@/proc/PID/ns/net") is one the
+            # rehearsal made: its address exists only there.
+            if not target.startswith("127.") and "@/proc/" not in target:
+                raise ValueError(
+                    f"load goes to loopback or the run's own namespaces only, got {target!r}"
+                )
         profiles.check_mix(self.clients, "clients")
 
 
@@ -59,11 +66,15 @@ class LoadConfig:
 class Target:
     host: str
     port: int
+    netns: str | None = None  # the namespace the clients connect from (a node's)
+    node: int = 0  # its index among the load's targets
 
     @classmethod
     def parse(cls, text: str) -> "Target":
-        host, _, port = text.rpartition(":")
-        return cls(host, int(port))
+        """ "host:port", or "host:port@" and the file of the clients' network namespace."""
+        address, _, netns = text.partition("@")
+        host, _, port = address.rpartition(":")
+        return cls(host, int(port), netns or None)
 
 
 @dataclass
@@ -105,12 +116,20 @@ class Connection:
 CLIENT_ADDRESS = "127.0.1.1"
 
 
-def bound_socket() -> tuple[socket.socket, int]:
+_sockets: netns.Sockets | None = None  # made on first use, in the load's own thread
+
+
+def bound_socket(target: Target) -> tuple[socket.socket, int]:
     """A client socket with its port chosen before it connects, so that even a connection the
-    Service resets during the handshake can be found in the Service's records."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    sock.bind((CLIENT_ADDRESS, 0))
+    Service resets during the handshake can be found in the Service's records; in the target's
+    namespace, if it has one (on the node's own address there)."""
+    global _sockets
+    if target.netns is None:
+        sock = netns.socket_in(None)
+    else:
+        _sockets = _sockets or netns.Sockets()
+        sock = _sockets.make(target.netns)
+    sock.bind(("0.0.0.0" if target.netns else CLIENT_ADDRESS, 0))
     return sock, sock.getsockname()[1]
 
 
@@ -152,7 +171,15 @@ class Generator:
     def __init__(self, config: LoadConfig, models: dict[str, ClientModel] | None = None) -> None:
         self.config = config
         self.models = models or profiles.MODELS
-        self.targets = [Target.parse(target) for target in config.targets]
+        self.targets = [
+            replace(Target.parse(target), node=index) for index, target in enumerate(config.targets)
+        ]
+        # Failed requests through the kernel's NAT whose pod is still to be looked up in their
+        # node's conntrack table: (record index, target, client port).
+        self.unattributed: list[tuple[int, Target, int]] = []
+        self.new_connections = {
+            target.netns: NewConnections(target.netns) for target in self.targets if target.netns
+        }
         self.ok = self.failed = 0
         self.pace = Pace()
         self.records: list[RequestRecord] = []
@@ -209,7 +236,7 @@ class Generator:
                     on_reused = connection is not None
                     try:
                         if connection is None:
-                            sock, port = bound_socket()
+                            sock, port = bound_socket(target)
                             connection = await open_connection(sock, target)
                         connection.send(request)
                         response = await httpclient.read_response(connection.reader)
@@ -238,19 +265,25 @@ class Generator:
                 reused=reused,
                 dropped=dropped,
                 attempts=attempts,
+                node=target.node,
             )
+            if target.netns is not None and port:
+                self.unattributed.append((len(self.records) - 1, target, port))
             return None
         connection.answered += 1
         self.record(
             started,
-            OK if response.status == 200 else f"http {response.status}",
+            OK if response.status == self.config.expect_status else f"http {response.status}",
             response.headers.get("x-app-version", ""),
             model.name,
             port=port,
             reused=reused,
             dropped=dropped,
             attempts=attempts,
+            node=target.node,
         )
+        if target.netns is not None and port and self.records[-1].outcome != OK:
+            self.unattributed.append((len(self.records) - 1, target, port))
         if not model.keep_alive or response.closes:
             close(connection)
             return None
@@ -369,6 +402,8 @@ class Generator:
     async def run(self, records_path: str) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
+        for watcher in self.new_connections.values():
+            watcher.start()
         clients = [loop.create_task(client) for client in self.clients()]
         reporter = loop.create_task(self.report_counts())
         commands = asyncio.StreamReader()
@@ -392,6 +427,9 @@ class Generator:
         for task in clients + list(self.arrivals):
             task.cancel()
         reporter.cancel()
+        self.attribute()
+        for watcher in self.new_connections.values():
+            watcher.stop()
         with open(records_path, "w") as out:
             json.dump([astuple(record) for record in self.records], out)
         send("done")
@@ -400,6 +438,20 @@ class Generator:
         while True:
             await asyncio.sleep(0.25)
             send(f"count {self.ok} {self.failed}")
+            # Soon after each failure, before its client port can serve another connection
+            # whose event would take its place.
+            self.attribute()
+
+    def attribute(self) -> None:
+        """Fill in the pod IP of each failed request sent through the kernel's NAT, from the
+        conntrack events of its node."""
+        for watcher in self.new_connections.values():
+            watcher.read()
+        pending, self.unattributed = self.unattributed, []
+        for index, target, port in pending:
+            found = self.new_connections[target.netns].destinations
+            address = found.get((port, target.host), "")
+            self.records[index] = replace(self.records[index], pod_address=address)
 
 
 def send(line: str) -> None:

@@ -27,6 +27,10 @@ class RequestRecord:
     reused: bool = False  # sent on a connection that had carried an earlier request
     dropped: bool = False  # its idle connection was found closed by the server and replaced
     attempts: int = 1  # 2: the client retried it (go-net-http), on a new connection
+    node: int = 0  # the entry point (a node's Service, or the edge) the client was pinned to
+    # Where the Service is the kernel's NAT: the pod IP the node's rules sent a failed request's
+    # connection to, from the node's conntrack table ("" when unknown, or when it did not fail).
+    pod_address: str = ""
 
     @property
     def ok(self) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
-from tools.rehearsal.report import findings
+from tools.rehearsal.report import findings, latency
 from tools.rehearsal.result import Result
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord
 from tools.repo import ROOT
@@ -81,7 +81,7 @@ def test_the_steady_baseline_starts_once_the_probe_has_settled():
     # From where the load turned steady, the slow half second after the probe (300 requests,
     # 4 % of the window) would be the p99: 40 ms.
     assert (steady["p50_ms"], steady["p99_ms"]) == (5, 12)
-    assert steady["start_s"] == pytest.approx(PROBE_DRAINED + findings.SETTLE_SECONDS)
+    assert steady["start_s"] == pytest.approx(PROBE_DRAINED + latency.SETTLE_SECONDS)
     assert steady["end_s"] == ROLLOUT_STARTED
     expected = round((ROLLOUT_STARTED - steady["start_s"]) * RATE)
     assert abs(steady["requests"] - expected) <= 1
@@ -92,7 +92,7 @@ def test_a_probe_request_still_unanswered_holds_the_baseline_back():
     the window's start with it."""
     stuck = RequestRecord(STEADY_STARTED - 0.5, 4.0, "timeout", "", "wget")
     steady = findings.summarize(probed_run([*probed_records(), stuck]))["latency"]["steady"]
-    assert steady["start_s"] == pytest.approx(STEADY_STARTED + 3.5 + findings.SETTLE_SECONDS)
+    assert steady["start_s"] == pytest.approx(STEADY_STARTED + 3.5 + latency.SETTLE_SECONDS)
 
 
 def test_without_a_probe_the_baseline_is_the_whole_steady_load():
@@ -102,7 +102,7 @@ def test_without_a_probe_the_baseline_is_the_whole_steady_load():
 
 
 def test_a_release_before_the_probe_settled_leaves_an_empty_window():
-    steady = findings.latency([], *findings.steady_window(probed_run(rollout_started=8.5)))
+    steady = latency.latency([], *latency.steady_window(probed_run(rollout_started=8.5)))
     assert steady["requests"] == 0 and steady["start_s"] == steady["end_s"]
 
 
@@ -119,8 +119,8 @@ def test_the_report_and_the_json_give_the_window(tmp_path: Path):
 
 
 def test_a_window_of_few_requests_says_its_p99_means_little():
-    few = findings.latency(probed_records(), 10.0, 11.0)
-    assert few["requests"] == RATE < findings.MIN_BASELINE_REQUESTS
-    assert findings.window_text(few).endswith(
-        f"600 requests: too few for a p99 (< {findings.MIN_BASELINE_REQUESTS})"
+    few = latency.latency(probed_records(), 10.0, 11.0)
+    assert few["requests"] == RATE < latency.MIN_BASELINE_REQUESTS
+    assert latency.window_text(few).endswith(
+        f"600 requests: too few for a p99 (< {latency.MIN_BASELINE_REQUESTS})"
     )

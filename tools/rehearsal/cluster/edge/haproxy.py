@@ -1,5 +1,6 @@
-"""The ALB stand-in: an HAProxy process (Debian 12's 2.6.12, installed by install-haproxy.sh)
-that answers as an AWS ALB does when a request to a pod fails, and sends nothing again.
+"""The ALB stand-in: an HAProxy process (Debian 12's 2.6.12, installed by
+tools/install-debian-package.sh) that answers as an AWS ALB does when a request to a pod fails,
+and sends nothing again.
 
 What an ALB does there ("Troubleshoot your Application Load Balancers", HTTP 502/503/504): a
 502 when the target refuses the connection, or closes or resets one with a request
@@ -53,7 +54,7 @@ from tools.rehearsal.errors import RehearsalError
 
 # server-template slots: more than the pods any rehearsal routes to at once.
 SLOTS = 32
-INSTALL = "tools/rehearsal/cluster/edge/install-haproxy.sh"
+INSTALL = "tools/install-debian-package.sh"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ UPSTREAM_NAME = "targets.edge.rehearsal."
 REFRESH_SECONDS = 0.5
 
 LATE = "late deregistration: a new connection to a pod that had stopped listening"
+# On the namespaces' network a pod's address goes with the pod: a connection to it is never
+# answered, where the loopback network refuses it.
+GONE = "late deregistration: a new connection to a pod that was gone (its address unanswered)"
+LATE_CAUSES = (LATE, GONE)
 CLOSED = "a kept-alive connection the pod had closed (idle-connection race, or the pod's exit)"
 NO_TARGET = "no target to send to"
 SLOW = "the pod did not answer in time"
@@ -40,7 +44,7 @@ CAUSES = {
     "SC": LATE,  # the connection to the pod failed: refused, as by a pod that stopped listening
     "SH": CLOSED,  # the pod closed or reset the connection before any response header
     "sH": SLOW,
-    "sC": SLOW,  # the connection was not established in time
+    "sC": GONE,  # the connection was not established in time: the pod's address was gone
     "SD": CUT,
     "sD": CUT,
 }

@@ -11,7 +11,7 @@ class Launch:
     pod: str
     image: str
     version: str
-    address: str  # the pod IP: a 127.0.0.x loopback address
+    address: str  # the pod IP: on the pod network, or a 127.0.0.x loopback address
     port: int  # the container port the Service and the probes reach
     env: dict[str, str]  # the container's environment from the manifest
     log_path: Path
@@ -21,6 +21,8 @@ class Launch:
     args: tuple[str, ...] = ()
     memory_limit: int | None = None  # bytes (likewise: the engine enforces it)
     cpu_limit: float | None = None  # cores (likewise)
+    netns: str | None = None  # the file of the pod's network namespace; None: the host's
+    working_dir: str | None = None  # the manifest's workingDir
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from tools.rehearsal.cluster.network.podnet import PodNetwork
 from tools.rehearsal.cluster.network.view import Endpoint
 from tools.rehearsal.cluster.node.container import Container, Launch
 from tools.rehearsal.cluster.node.runtime import Runtime
+from tools.rehearsal.cluster.node.shutdown import ShutdownObserver
 from tools.rehearsal.manifests.pod import PodTemplate, PreStop, Probe
 from tools.rehearsal.timeline import PodEvent, Timeline
 from tools.rehearsal.traffic import httpclient
@@ -64,8 +66,11 @@ class Pod:
         timeline: Timeline,
         on_change: Callable[["Pod"], None],
         log_dir: Path,
+        network: PodNetwork | None = None,
     ) -> None:
         self.name = name
+        self.network = network  # where its sandbox is made; None: the address is enough
+        self.observer: ShutdownObserver | None = None  # watches its server stop, if set
         self.template = template
         self.version = template.version
         self.address = address
@@ -222,8 +227,15 @@ class Pod:
         self.gone = True
         self.timeline.record(self.name, PodEvent.GONE)
         self.on_change(self)
+        if self.network is not None:
+            await self.network.remove(self.name)
 
     async def _run_container(self) -> str:
+        try:
+            sandbox = await self.network.sandbox(self.name) if self.network else None
+        except OSError as error:
+            self.timeline.record(self.name, PodEvent.START_FAILED, f"pod sandbox: {error}")
+            return "exited"
         launch = Launch(
             pod=self.name,
             image=self.template.image,
@@ -238,6 +250,8 @@ class Pod:
             args=self.template.args,
             memory_limit=self.template.memory_limit,
             cpu_limit=self.template.cpu_limit,
+            netns=sandbox.netns if sandbox else None,
+            working_dir=self.template.working_dir,
         )
         try:
             container = await self.runtime.start(launch)
@@ -333,6 +347,9 @@ class Pod:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self.timeline.record(self.name, PodEvent.KILLING, f"{reason}, grace period {grace:g}s")
+        observer = self.observer if self.terminating else None
+        if observer is not None:
+            observer.deleted()
         pre_stop = self.template.pre_stop
         if pre_stop is not None:
             hook = asyncio.create_task(self._pre_stop(pre_stop, container, deadline))
@@ -349,9 +366,17 @@ class Pod:
             else:
                 self.timeline.record(self.name, PodEvent.PRE_STOP_DONE)
         if not exited.done():
-            await container.signal(signal.SIGTERM)
+            if observer is not None:
+                # Its idle connection open before the server stops, unless the server is slow.
+                await asyncio.wait({loop.create_task(observer.open_idle())}, timeout=0.2)
+            stop = signal.Signals[self.template.stop_signal]
+            await container.signal(stop)
             self.sigterm_sent = True
-            self.timeline.record(self.name, PodEvent.SIGTERM)
+            detail = "" if stop == signal.SIGTERM else f"{stop.name} (lifecycle.stopSignal)"
+            self.timeline.record(self.name, PodEvent.SIGTERM, detail)
+            if observer is not None:
+                observer.sigterm()
+                exited.add_done_callback(lambda _: observer.exited())
         await asyncio.wait({exited}, timeout=max(0.0, deadline - loop.time()))
         if not exited.done():
             self.timeline.record(self.name, PodEvent.SIGKILL, "grace period over")

@@ -11,6 +11,8 @@ publishing <address>:<port> to the container's port.
 import asyncio
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from tools.rehearsal.cluster.network import netns
 from tools.rehearsal.cluster.node import probes
 from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Accounting, Cgroup, CpuCgroups
 from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
@@ -29,7 +32,7 @@ from tools.rehearsal.manifests.pod import Probe
 from tools.rehearsal.manifests.workload import Workload
 from tools.repo import ROOT
 from tools.serverprocess import die_with_parent
-from tools.servers import SERVERS, server_module
+from tools.servers import server_module
 
 
 class Runtime(ABC):
@@ -72,11 +75,13 @@ class ProcessContainer(Container):
         env: dict[str, str],
         cgroups: ContainerCgroups,
         started: float,
+        network: str | None = None,
     ) -> None:
         self.process = process
         self.env = env
         self.cgroups = cgroups
         self.started = started  # on the loop's clock, as its cgroups were made
+        self.network = network  # the pod's network namespace
 
     @property
     def cgroup(self) -> Cgroup | None:
@@ -104,6 +109,7 @@ class ProcessContainer(Container):
         process = await spawn(
             command,
             self.cgroups.joined,
+            self.network,
             env=self.env,
             cwd=ROOT,
             stdin=asyncio.subprocess.DEVNULL,
@@ -124,63 +130,107 @@ class ProcessContainer(Container):
         return ContainerUsage(cpu, memory, self.started, now)
 
 
-def join_cgroups_and_die_with_parent(cgroup_procs: tuple[int, ...]) -> None:
-    """die_with_parent, in the cgroups whose cgroup.procs the parent opened as `cgroup_procs`:
-    the process joins them before exec, so everything it forks later is in them too.
+def enter_pod(cgroup_procs: tuple[int, ...], network: int | None) -> None:
+    """die_with_parent, in the cgroups whose cgroup.procs the parent opened as `cgroup_procs`
+    and in the network namespace it opened as `network`: the process joins them before exec, so
+    everything it forks later is in them too.
 
     A preexec_fn: only writes on descriptors opened in the parent (b"0": the writer itself).
     """
     for procs in cgroup_procs:
         os.write(procs, b"0")
+    if network is not None:
+        netns.setns(network)
     die_with_parent()
 
 
 async def spawn(
-    argv: tuple[str, ...], cgroups: Cgroup | Sequence[Cgroup] | None, **options
+    argv: tuple[str, ...],
+    cgroups: Cgroup | Sequence[Cgroup] | None,
+    network: str | None = None,
+    **options,
 ) -> asyncio.subprocess.Process:
-    """Start a process (with die_with_parent) in `cgroups`, or where the rehearsal runs."""
+    """Start a process (with die_with_parent) in `cgroups` and the network namespace whose file
+    is `network`, or where the rehearsal runs."""
     joined = (cgroups,) if isinstance(cgroups, Cgroup) else tuple(cgroups or ())
-    if not joined:
-        return await asyncio.create_subprocess_exec(*argv, preexec_fn=die_with_parent, **options)
     opened: list[int] = []
+    namespace = None
     try:
         for cgroup in joined:  # each closed in the child at exec (O_CLOEXEC)
             opened.append(os.open(cgroup.procs, os.O_WRONLY))
+        if network is not None:
+            namespace = os.open(network, os.O_RDONLY | os.O_CLOEXEC)
         return await asyncio.create_subprocess_exec(
-            *argv, preexec_fn=partial(join_cgroups_and_die_with_parent, tuple(opened)), **options
+            *argv, preexec_fn=partial(enter_pod, tuple(opened), namespace), **options
         )
     except subprocess.SubprocessError as error:  # the kernel refused a move
-        where = ", ".join(str(cgroup.path) for cgroup in joined)
+        where = ", ".join([str(cgroup.path) for cgroup in joined] + ([network] if network else []))
         raise OSError(f"cannot start {argv[0]} in {where}: {error}") from None
     finally:
         for procs in opened:
             os.close(procs)
+        if namespace is not None:
+            os.close(namespace)
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """A command or argument as the kubelet runs it: $(VAR) is VAR's value when the container's
+    environment defines it, else left as written, and $$ is $ (kubernetes
+    pkg/kubelet/container/helpers.go ExpandContainerCommandAndArgs,
+    third_party/forked/golang/expansion/expand.go)."""
+
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", replace, text)
 
 
 class ProcessRuntime(Runtime):
-    """Each container is the server's `python -m <module>` bound to the pod's loopback address."""
+    """Each container is the manifest's command and args run as they are, on this host, in the
+    pod's network namespace (or bound to the pod's loopback address). With neither, the image's
+    own: `python -m <server>`, as this repository's image runs it (Dockerfile CMD)."""
 
     name = "process"
 
-    def module_for(self, command: tuple[str, ...], args: tuple[str, ...]) -> str | None:
-        """The module a container runs: the runtime's server, or one the manifest names as
-        `python -m MODULE` among the servers (a fixture release); None for anything else."""
-        argv = (*command, *args)
-        if not argv:
-            return self.module
-        if len(argv) == 3 and argv[0] in ("python", "python3") and argv[1] == "-m":
-            return argv[2] if argv[2] in SERVERS.values() else None
-        return None
+    def argv_for(
+        self, command: tuple[str, ...], args: tuple[str, ...], env: dict[str, str] | None = None
+    ) -> tuple[str, ...]:
+        """The process a container runs, its $(VAR) references expanded from `env`: `python` is
+        this Python (it has the repository's packages, as the image's python has)."""
+        argv = tuple(expand(part, env or {}) for part in (*command, *args))
+        argv = argv or (self.python, "-m", self.module)
+        if argv[0] in ("python", "python3"):
+            return (self.python, *argv[1:])
+        return argv
+
+    def path(self) -> str:
+        """The containers' PATH: this Python's scripts (uvicorn, gunicorn), then the host's."""
+        return os.pathsep.join([str(Path(self.python).parent), os.environ.get("PATH", "/usr/bin")])
 
     def check(self, workloads: list[Workload]) -> None:
-        # A process runs a server module itself; of resources.limits only cpu is enforced.
+        # Of resources.limits only cpu is enforced.
         for workload in workloads:
             template = workload.deployment.template
-            if self.module_for(template.command, template.args) is None:
+            if template.args and not template.command:
                 raise RehearsalError(
-                    f"{workload.source}: the container's command/args are not `python -m` one"
-                    f" of {', '.join(SERVERS.values())}: only --runtime podman or docker runs"
-                    " them"
+                    f"{workload.source}: container {template.container_name}: args without a"
+                    " command replace the image's CMD, which only --runtime podman or docker"
+                    " knows"
+                )
+            executable = self.argv_for(template.command, template.args)[0]
+            if shutil.which(executable, path=self.path()) is None:
+                raise RehearsalError(
+                    f"{workload.source}: container {template.container_name}: executable"
+                    f" {executable!r} not found on this host (--runtime process runs the"
+                    " container's command here)"
+                )
+            working_dir = template.working_dir
+            if working_dir is not None and not Path(working_dir).is_dir():
+                raise RehearsalError(
+                    f"{workload.source}: container {template.container_name}: workingDir"
+                    f" {working_dir!r} is not a directory on this host"
                 )
 
     def __init__(
@@ -246,17 +296,18 @@ class ProcessRuntime(Runtime):
         return notes
 
     def environment(self, launch: Launch) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        env: dict[str, str] = {
+            "PATH": self.path(),
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
             "HOSTNAME": launch.pod,
             "APP_VERSION": launch.version,  # the image bakes its version in
             **launch.env,
         }
-        # In a pod the server listens on 0.0.0.0 of its own network namespace; here that is
-        # the pod's loopback address.
-        env["HOST"] = launch.address
+        if launch.netns is None:
+            # In a pod the server listens on 0.0.0.0 of its own network namespace; on the
+            # loopback network that is the pod's loopback address.
+            env["HOST"] = launch.address
         # And its /tmp is the pod's own emptyDir: a directory of the run, kept with its log.
         env["TMPDIR"] = str(launch.log_path.with_suffix(".tmp"))
         return env
@@ -269,16 +320,17 @@ class ProcessRuntime(Runtime):
         cgroups = self.cgroups_for(launch)
         with open(launch.log_path, "ab") as log:
             process = await spawn(
-                (self.python, "-m", self.module_for(launch.command, launch.args)),
+                self.argv_for(launch.command, launch.args, launch.env),
                 cgroups.joined,
+                launch.netns,
                 env=env,
-                cwd=ROOT,
+                cwd=launch.working_dir or ROOT,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
-        return ProcessContainer(process, env, cgroups, started)
+        return ProcessContainer(process, env, cgroups, started, launch.netns)
 
     async def cleanup(self) -> None:
         hierarchies = [] if not isinstance(self.cpu, CpuCgroups) else [self.cpu]

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.rehearsal.cluster.network import netns
 from tools.rehearsal.manifests.rollout import Analysis
 from tools.repo import ROOT
 
@@ -44,8 +45,10 @@ async def run_analysis(
     expected_version: str,
     log_dir: Path,
     number: int,
+    network: str | None = None,
 ) -> list[AnalysisRun]:
-    """Run every template of the analysis; `addresses` maps Service names to host:port."""
+    """Run every template of the analysis; `addresses` maps Service names to host:port. The
+    Jobs run in the network namespace whose file is `network` (a node's), if given."""
     runs = []
     values = dict(analysis.args)
     service = values.get(SERVICE_ARG, "")
@@ -56,9 +59,9 @@ async def run_analysis(
         argv = local_argv(job.argv(values))
         log = log_dir / f"analysis-{number}-{index + 1}-{job.template}.log"
         started = asyncio.get_running_loop().time()
-        with open(log, "wb") as out:
+        with open(log, "wb") as out, netns.preexec_in(network) as preexec:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=preexec
             )
             try:
                 status = await asyncio.wait_for(process.wait(), JOB_DEADLINE)

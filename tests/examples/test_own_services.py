@@ -1,0 +1,86 @@
+"""Servers no one here wrote, rehearsed as a team would its own (docs/own-service.md): uvicorn
+from PyPI and nginx from Debian, each in its own network namespaces behind kernel NAT where the
+machine allows. Written as a team first writes it (no preStop hook), each loses requests, and
+the report says why and what timings would lose nothing; with those timings (the example's
+components/timings), in the same world, each loses none. How many requests that "none" rests
+on depends on the machine's load: docs/benchmarks.md has the runs on an idle machine (at least
+10 000 requests each), made with the same overlays and options by `zdt rehearse`."""
+
+import shutil
+from collections import Counter
+
+import pytest
+
+from tools.rehearsal.cli import Plan, rehearse_side_by_side
+from tools.rehearsal.cluster.node.runtime import ProcessRuntime
+from tools.rehearsal.manifests.sources import load_overlay
+from tools.rehearsal.options import Options
+from tools.rehearsal.report import findings
+from tools.rehearsal.traffic import profiles
+from tools.repo import ROOT
+
+# One world for both runs of a server: every node's rules learn of a change within 10 s (the
+# timed manifests' 15 s preStop sleep covers it), and clients that check a kept-alive connection
+# before reusing it or open a new one per request. A client that reuses one without checking
+# loses a request whenever either server closes an idle connection as it stops (both do, and the
+# report says so): no timing prevents it.
+CLIENTS = {**profiles.HOSTILE, profiles.KEEP_ALIVE.name: 0}
+TIMINGS = {"preStop_sleep_s": 15, "grace_s": 25}  # components/timings of each example
+
+
+def plan(example: str, timed: bool, tmp_path) -> Plan:
+    suffix = "-timed" if timed else ""
+    source, target = (
+        load_overlay(ROOT / f"examples/{example}/overlays/{v}{suffix}", f"{example} {v}{suffix}")
+        for v in ("v1", "v2")
+    )
+    options = Options(
+        name=f"{example}{suffix or '-stock'}",
+        out_dir=tmp_path,
+        rate=300.0,
+        lag_p50=1.0,
+        lag_p99=6.0,
+        lag_max=10.0,
+        traffic=CLIENTS,
+        path="/",
+        steady_seconds=1.0,
+        tail_seconds=0.5,
+        time_limit=120.0,
+        progress=False,
+        seed=11,
+    )
+    return Plan(source, target, ProcessRuntime(), options)
+
+
+@pytest.mark.rehearsal
+@pytest.mark.parametrize("example", ["uvicorn", "nginx"])
+def test_a_server_no_one_here_wrote_loses_requests_stock_and_none_with_the_recommended_timings(
+    example, tmp_path
+):
+    if example == "nginx" and shutil.which("nginx", path="/usr/sbin:/usr/bin") is None:
+        pytest.fail("nginx is not installed: `make test` installs it (make nginx)")
+    stock, timed = rehearse_side_by_side(
+        [plan(example, False, tmp_path), plan(example, True, tmp_path)]
+    )
+    assert stock.rollout_completed is not None and timed.rollout_completed is not None
+
+    # Stock: new connections from nodes that had not yet learnt of a pod's deletion reach a pod
+    # that stopped listening at once (refused), or, once it is gone, an address no one answers
+    # (no answer in time). nginx is gone within milliseconds of SIGTERM: mostly the second.
+    report = findings.summarize(stock)
+    causes = Counter(findings.failure_causes(report))
+    assert len(stock.failed) > 0
+    late = (
+        causes["new connection sent to a pod no longer listening"]
+        + causes["no complete answer within the request timeout"]
+    )
+    assert late > 0
+    server = report["server"]
+    assert server["hook"] is None and server["tolerated_lag_s"] < 1.0
+    assert server["recommended"]["preStop_sleep_s"] <= TIMINGS["preStop_sleep_s"]
+    assert server["recommended"]["grace_s"] <= TIMINGS["grace_s"]
+
+    # With the recommended timings, in the same world: nothing lost.
+    assert timed.failed == [], findings.summarize(timed)["failure_causes"]
+    assert len(timed.records) >= 1000
+    assert findings.summarize(timed)["server"]["recommended"] is None

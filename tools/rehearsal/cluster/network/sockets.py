@@ -1,0 +1,86 @@
+"""A pod's TCP connections, read from its network namespace's socket table (/proc/net/tcp, as
+`ss` reads it): how many clients a terminating pod still has."""
+
+import socket
+import struct
+
+from tools.rehearsal.cluster.network.netns import Namespace
+
+# Connection states that can still carry a request to the server or its answer back
+# (include/net/tcp_states.h): ESTABLISHED, SYN_RECV, CLOSE_WAIT (the client closed its side).
+OPEN_STATES = {"01", "03", "08"}
+
+
+def address_of(hex_address: str) -> tuple[str, int]:
+    """An address of /proc/net/tcp ("0100007F:1F90": little-endian IPv4, then the port)."""
+    host, port = hex_address.split(":")
+    return socket.inet_ntoa(struct.pack("<I", int(host, 16))), int(port, 16)
+
+
+LISTEN = "0A"
+
+
+def listening(table: str, address: str, port: int) -> bool:
+    """Whether a socket listens on `port` at `address` (or on every address) in the socket
+    table file `table` (a namespace's /proc/PID/net/tcp)."""
+    try:
+        with open(table) as entries:
+            lines = entries.read().splitlines()[1:]
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if fields[3] == LISTEN:
+            host, local_port = address_of(fields[1])
+            if local_port == port and host in (address, "0.0.0.0"):
+                return True
+    return False
+
+
+def connections_to(namespace: Namespace, port: int, ignore: str = "") -> int:
+    """Open connections to `port` in the namespace, but those from the address `ignore` (the
+    control plane's probes)."""
+    try:
+        with open(namespace.proc_net("tcp")) as table:
+            lines = table.read().splitlines()[1:]
+    except OSError:  # the namespace is gone
+        return 0
+    count = 0
+    for line in lines:
+        fields = line.split()
+        if fields[3] not in OPEN_STATES:
+            continue
+        local, remote = address_of(fields[1]), address_of(fields[2])
+        if local[1] == port and remote[0] != ignore:
+            count += 1
+    return count
+
+
+def conntrack_file(netns_path: str) -> str:
+    """The conntrack table of the namespace whose file is /proc/PID/ns/net."""
+    return netns_path.removesuffix("/ns/net") + "/net/nf_conntrack"
+
+
+def dnat_destinations(table: str, connections: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """For each (client port, ClusterIP) in `connections`, the pod IP the node's NAT sent that
+    connection to: the reply's source in the conntrack `table` file (a connection absent from
+    it was never made, e.g. REJECTed, or has been forgotten after its timeout)."""
+    try:
+        with open(table) as entries:
+            lines = entries.read().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        # The original direction's fields first, then the reply's.
+        fields: dict[str, list[str]] = {key: [] for key in ("src", "dst", "sport")}
+        for token in line.split():
+            key, sep, value = token.partition("=")
+            if sep and key in fields:
+                fields[key].append(value)
+        if len(fields["src"]) != 2 or len(fields["sport"]) != 2:
+            continue
+        key = (int(fields["sport"][0]), fields["dst"][0])
+        if key in connections:
+            found[key] = fields["src"][1]
+    return found
