@@ -319,6 +319,23 @@ def test_in_containers_an_image_not_built_here_is_a_one_line_error(
     )
 
 
+@pytest.mark.container
+def test_in_containers_another_image_runs_as_named_and_one_not_here_is_a_one_line_error(
+    tmp_path, engine, images, capsys
+):
+    assert ContainerRuntime.image_for("localhost/python-base:3.11-bookworm") == (
+        "localhost/python-base:3.11-bookworm"
+    )  # not this repository's: as named, never mapped to a local build
+    image = "registry.example.com/someone-elses-server:1.0"
+    target = variants.write(V2, [variants.put(f"{CONTAINER}/image", image)], tmp_path / "v2")
+    argv = ["--runtime", engine.name, "--to", str(target), "--quiet", "--out", str(tmp_path)]
+    assert cli_main(argv) == 2
+    assert error_line(capsys).endswith(
+        f"image {image}: {engine.name} does not have it locally (the rehearsal never pulls:"
+        " pull or build it first)"
+    )
+
+
 # -- inputs ---------------------------------------------------------------------------------
 
 

@@ -30,7 +30,10 @@ if [ ! -e "$policy" ]; then
     $as_root chmod 755 "$policy"
     placed=1
 fi
-$as_root apt-get update -qq
+# One package index refresh serves the next install too (`make test` installs two).
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -30 2>/dev/null | head -n 1)" ]; then
+    $as_root apt-get update -qq
+fi
 status=0
 $as_root env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "$package" >/dev/null || status=$?

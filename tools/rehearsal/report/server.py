@@ -39,15 +39,16 @@ def summary(result: Result) -> dict | None:
         idle[stop.idle_connection] = idle.get(stop.idle_connection, 0) + 1
     closes = [s.idle_closed for s in stops if s.idle_closed is not None]
     # The window after deletion in which new connections are still accepted.
-    if hook is not None and hook.action == "http" and hook.path == QUIET_HOOK_PATH:
+    quiet_hook = hook is not None and hook.action == "http" and hook.path == QUIET_HOOK_PATH
+    if quiet_hook:
         # The app's hook waits while traffic arrives, up to its maximum: its contract, not the
-        # quiet run's few seconds.
+        # quiet run's few seconds. Its maximum, not a sleep, is what to size (zdt soak).
         tolerated = tolerance.of(template, result.target.source).seconds
     else:
         tolerated = min(pre_stop) + (min(accepting) if accepting else 0.0)
     bound = max(lag.bound for lag in result.options.node_lags())
     recommended = None
-    if tolerated < bound:
+    if tolerated < bound and not quiet_hook:
         sleep = math.ceil(bound - (min(accepting) if accepting else 0.0))
         recommended = {
             "preStop_sleep_s": sleep,
@@ -74,6 +75,7 @@ def summary(result: Result) -> dict | None:
         "exited_s": median(exits),
         "slowest_exit_s": max(exits) if exits else None,
         "tolerated_lag_s": round(tolerated, 3),
+        "quiet_hook": quiet_hook,
         "lag_bound_s": bound,
         "recommended": recommended,
     }
@@ -119,6 +121,12 @@ def text_lines(server: dict | None) -> list[str]:
         f" pod's deletion: tolerates endpoint lag up to that; this run's lag model reaches"
         f" {server['lag_bound_s']:g} s"
     )
+    if server["quiet_hook"] and server["tolerated_lag_s"] < server["lag_bound_s"]:
+        lines.append(
+            "                the app's preStop hook waits while traffic arrives, up to"
+            " PRESTOP_MAX_SECONDS: `zdt soak` sizes it against the lag model's tail"
+            " (docs/shutdown.md)"
+        )
     recommended = server["recommended"]
     if recommended:
         lines.append(

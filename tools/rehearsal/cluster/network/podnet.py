@@ -48,6 +48,11 @@ class NodeNetwork:
     netns: str | None = None  # None: the host's loopback
 
 
+async def ip(namespace: netns.Namespace, *commands: str) -> None:
+    """`ip` commands run in `namespace`, in one `ip -batch`."""
+    await netns.run(namespace.path, "ip", "-batch", "-", stdin="\n".join(commands).encode())
+
+
 class PodNetwork(ABC):
     kind = ""
 
@@ -130,18 +135,12 @@ class NamespaceNetwork(PodNetwork):
 
     async def start(self, nodes: int) -> None:
         self.cluster = await netns.create("cluster")
-        prefix = POD_NETWORK.prefixlen
-        await netns.run(
-            self.cluster.path,
-            "ip",
-            "-batch",
-            "-",
-            stdin=(
-                "link set lo up\n"
-                f"link add {BRIDGE} type bridge\n"
-                f"addr add {BRIDGE_ADDRESS}/{prefix} dev {BRIDGE}\n"
-                f"link set {BRIDGE} up\n"
-            ).encode(),
+        await ip(
+            self.cluster,
+            "link set lo up",
+            f"link add {BRIDGE} type bridge",
+            f"addr add {BRIDGE_ADDRESS}/{POD_NETWORK.prefixlen} dev {BRIDGE}",
+            f"link set {BRIDGE} up",
         )
         for index in range(nodes):
             node = await netns.create(f"node-{index}")
@@ -156,26 +155,21 @@ class NamespaceNetwork(PodNetwork):
         """A veth pair from the bridge to `namespace`, which gets `address` on its eth0."""
         self.links += 1
         outside = f"veth{self.links}"
-        await netns.run(
-            self.cluster.path,
-            "ip",
-            "-batch",
-            "-",
-            stdin=(
-                f"link add {outside} type veth peer name eth0 netns {namespace.pid}\n"
-                f"link set {outside} master {BRIDGE} up\n"
-            ).encode(),
+        await ip(
+            self.cluster,
+            f"link add {outside} type veth peer name eth0 netns {namespace.pid}",
+            f"link set {outside} master {BRIDGE} up",
         )
-        commands = (
-            "link set lo up\n"
-            f"addr add {address}/{POD_NETWORK.prefixlen} dev eth0\n"
-            "link set eth0 up\n"
-        )
+        commands = [
+            "link set lo up",
+            f"addr add {address}/{POD_NETWORK.prefixlen} dev eth0",
+            "link set eth0 up",
+        ]
         if service_route:
             # kube-proxy's rules rewrite a ClusterIP before routing; the route only lets the
             # first packet leave (a node routes Service addresses to its default gateway).
-            commands += f"route add {SERVICE_NETWORK} dev eth0\n"
-        await netns.run(namespace.path, "ip", "-batch", "-", stdin=commands.encode())
+            commands.append(f"route add {SERVICE_NETWORK} dev eth0")
+        await ip(namespace, *commands)
 
     async def stop(self) -> None:
         if self.home is not None:

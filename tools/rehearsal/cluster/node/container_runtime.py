@@ -2,7 +2,9 @@
 
 Each pod is one detached container of the locally built image for its tag
 (tools.image.build.local_image: `<registry>/<path>/zero-downtime-app:v2` runs as
-`localhost/zero-downtime-app:v2`, built by `zdt image build v2`), with:
+`localhost/zero-downtime-app:v2`, built by `zdt image build v2`), or of any other image the
+manifest names as it is, when the engine has it locally (nothing is pulled), with:
+- the manifest's command as the entrypoint (`--entrypoint`) and its args after the image;
 - the manifest's environment (the image bakes APP_VERSION in; HOST stays 0.0.0.0 inside);
 - the manifest's securityContext user (`--user`) and read-only root filesystem (`--read-only`
   with a tmpfs /tmp, the manifests' emptyDir);
@@ -29,7 +31,7 @@ import tempfile
 import uuid
 from functools import partial
 
-from tools.image.build import local_image
+from tools.image.build import IMAGE_REPOSITORY, local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
 from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
@@ -166,15 +168,29 @@ class ContainerRuntime(Runtime):
         for workload in workloads:
             reference = workload.deployment.template.image
             try:
-                image = local_image(reference)
+                image = self.image_for(reference)
             except ValueError as error:
                 raise RehearsalError(f"{workload.source}: {error}") from None
-            if not self.engine.image_exists(image):
-                tag = ImageRef.parse(image).tag
+            if self.engine.image_exists(image):
+                continue
+            if image == reference:
                 raise RehearsalError(
-                    f"{workload.source}: image {reference} runs as {image}, which {self.name} "
-                    f"does not have: build it with `zdt image build {tag}`"
+                    f"{workload.source}: image {reference}: {self.name} does not have it"
+                    " locally (the rehearsal never pulls: pull or build it first)"
                 )
+            tag = ImageRef.parse(image).tag
+            raise RehearsalError(
+                f"{workload.source}: image {reference} runs as {image}, which {self.name} "
+                f"does not have: build it with `zdt image build {tag}`"
+            )
+
+    @staticmethod
+    def image_for(reference: str) -> str:
+        """This repository's image runs as its local build with the same tag; any other image
+        as the manifest names it, if the engine has it."""
+        if ImageRef.parse(reference).name == ImageRef.parse(IMAGE_REPOSITORY).name:
+            return local_image(reference)
+        return reference
 
     async def spawn(
         self, *args: str, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
@@ -202,15 +218,24 @@ class ContainerRuntime(Runtime):
     async def start(self, launch: Launch) -> Container:
         self.count += 1
         name = f"{self.prefix}{self.count}-{launch.pod}"
+        # The manifest's command replaces the image's entrypoint, its args the image's CMD.
+        entrypoint = ("--entrypoint", launch.command[0]) if launch.command else ()
         args = self.engine.run_args(
-            local_image(launch.image),
+            self.image_for(launch.image),
             launch.env,
             name=name,
             publish=f"{launch.address}:{launch.port}:{launch.port}",
             read_only=launch.read_only_root,
             user=launch.user,
-            extra_args=("--hostname", launch.pod, "--pull", "never", *resource_args(launch)),
-            command=launch.args if not launch.command else (*launch.command[1:], *launch.args),
+            extra_args=(
+                "--hostname",
+                launch.pod,
+                "--pull",
+                "never",
+                *entrypoint,
+                *resource_args(launch),
+            ),
+            command=(*launch.command[1:], *launch.args),
         )
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = asyncio.get_running_loop().time()
