@@ -37,7 +37,7 @@ def plan(example: str, timed: bool, tmp_path) -> Plan:
     options = Options(
         name=f"{example}{suffix or '-stock'}",
         out_dir=tmp_path,
-        rate=300.0,
+        rate=150.0,
         lag_p50=1.0,
         lag_p99=6.0,
         lag_max=10.0,
