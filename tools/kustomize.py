@@ -24,10 +24,13 @@ import yaml
 # loader's time, to the same data.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-# The fields whose entries may be other kustomizations (directories); any other file a
+# The fields whose entries may be other kustomizations (directories) or files; any other file a
 # kustomization names lies under its own directory (kustomize's default load restrictor,
 # LoadRestrictionsRootOnly, refuses the rest).
-REFERENCE_FIELDS = ("resources", "components", "bases")
+REFERENCE_FIELDS = ("resources", "components", "bases", "generators", "transformers", "validators")
+# Scalars as written (`newTag: 1.10` stays "1.10", never the float 1.1): the digest must tell
+# apart what kustomize tells apart.
+AS_WRITTEN = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _renders: dict[str, str] = {}  # render text by inputs_digest
 
 
@@ -55,8 +58,10 @@ def inputs_digest(directory: Path, visiting: frozenset[Path] = frozenset()) -> s
     if name is None or directory in visiting:
         return None
     try:
-        kustomization = yaml.load((directory / name).read_text(), Loader=SAFE_LOADER) or {}
+        kustomization = yaml.load((directory / name).read_text(), Loader=AS_WRITTEN) or {}
     except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(kustomization, dict):
         return None
     digest = hashlib.sha256()
     for field in REFERENCE_FIELDS:
@@ -64,15 +69,19 @@ def inputs_digest(directory: Path, visiting: frozenset[Path] = frozenset()) -> s
         if not isinstance(entries, list):
             return None
         for index, entry in enumerate(entries):
-            target = directory / str(entry)
-            if "://" in str(entry) or str(entry).startswith("github.com/"):
-                return None
+            if not isinstance(entry, str):
+                continue  # an inline generator or transformer: in the kustomization itself
+            target = directory / entry
             if target.is_dir():
                 # Its relative path differs from one copy of the tree to another; what it
                 # holds does not.
                 entries[index] = inputs_digest(target, visiting | {directory})
                 if entries[index] is None:
                     return None
+            elif target.is_file():
+                entries[index] = hashlib.sha256(target.read_bytes()).hexdigest()
+            else:
+                return None  # remote (a git or http URL), or missing: never kept
     digest.update(json.dumps(kustomization, sort_keys=True, default=str).encode())
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path.name != name:

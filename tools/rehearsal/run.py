@@ -330,9 +330,9 @@ class Rehearsal:
             self.say("a fault was still running at the time limit")
         return [task.result() for task in tasks if task in done]
 
-    async def run(self) -> Result:
+    async def bring_up(self) -> None:
+        """The pod network, each node's rules, the Services, the exposure, then the source."""
         options = self.options
-        deployment = self.source.deployment
         await self.network.start(options.nodes)
         self.say(f"pod network: {self.network.describe()}")
         for proxier in self.proxiers:
@@ -348,13 +348,18 @@ class Rehearsal:
         if self.edge is not None:
             await self.edge.start()
             self.say(self.edge.describe(options.alb_lag))
-        self.controller.apply(deployment)
+        self.controller.apply(self.source.deployment)
         if options.start_replicas is not None:
             self.controller.update_scale(options.start_replicas)  # as an HPA left it
         self.controller.start()
+
+    async def run(self) -> Result:
+        options = self.options
+        deployment = self.source.deployment
         load: LoadProcess | None = None
         shaping: asyncio.Task | None = None
-        try:
+        try:  # whatever fails from here on, teardown removes what was started
+            await self.bring_up()
             up = await self.wait_for(
                 self.starting_state_up,
                 deployment.progress_deadline_seconds,

@@ -29,7 +29,9 @@ def summary(result: Result) -> dict | None:
     stops = [stop for stop in result.server_stops if stop is not None]
     if not stops:
         return None
-    template = result.target.deployment.template
+    # The pods a rollout stops are the old ones (an aborted one stops the new: then the target's).
+    workload = result.source if result.rollout_completed is not None else result.target
+    template = workload.deployment.template
     hook = template.pre_stop
     pre_stop = [-stop.deleted for stop in stops]
     accepting = [s.stopped_accepting for s in stops if s.stopped_accepting is not None]
@@ -43,7 +45,7 @@ def summary(result: Result) -> dict | None:
     if quiet_hook:
         # The app's hook waits while traffic arrives, up to its maximum: its contract, not the
         # quiet run's few seconds. Its maximum, not a sleep, is what to size (zdt soak).
-        tolerated = tolerance.of(template, result.target.source).seconds
+        tolerated = tolerance.of(template, workload.source).seconds
     else:
         tolerated = min(pre_stop) + (min(accepting) if accepting else 0.0)
     bound = max(lag.bound for lag in result.options.node_lags())

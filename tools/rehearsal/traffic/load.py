@@ -237,6 +237,8 @@ class Generator:
                     try:
                         if connection is None:
                             sock, port = bound_socket(target)
+                            if target.netns is not None:
+                                self.new_connections[target.netns].forget(port, target.host)
                             connection = await open_connection(sock, target)
                         connection.send(request)
                         response = await httpclient.read_response(connection.reader)

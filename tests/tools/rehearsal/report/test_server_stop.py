@@ -21,10 +21,11 @@ STOPPED = ServerStop("p", 0.0, 0.4, IDLE_CLOSED, 0.1, 2.5)
 
 
 def run(pre_stop: PreStop | None, stops: list[ServerStop]) -> Result:
+    # The pods a completed rollout stops are the old ones: the source's template is theirs.
     v1 = load_overlay(ROOT / "overlays/v1", "overlays/v1")
     v2 = load_overlay(ROOT / "overlays/v2", "overlays/v2")
-    template = replace(v2.deployment.template, pre_stop=pre_stop)
-    v2 = replace(v2, deployment=replace(v2.deployment, template=template))
+    template = replace(v1.deployment.template, pre_stop=pre_stop)
+    v1 = replace(v1, deployment=replace(v1.deployment, template=template))
     return Result(
         name="r",
         source=v1,
@@ -74,6 +75,6 @@ def test_the_apps_hook_is_judged_by_its_contract_not_by_a_quiet_run():
     quick = replace(STOPPED, deleted=-5.0)  # quiet at once: the hook's minimum
     result = run(hook, [quick])
     found = server.summary(result)
-    contract = tolerance.of(result.target.deployment.template, "overlays/v2").seconds
+    contract = tolerance.of(result.source.deployment.template, "overlays/v1").seconds
     assert found["tolerated_lag_s"] == contract > LAG
     assert found["recommended"] is None

@@ -11,6 +11,7 @@ CTA_TUPLE_IP (CTA_IP_V4_SRC, CTA_IP_V4_DST) and CTA_TUPLE_PROTO (CTA_PROTO_SRC_P
 """
 
 import asyncio
+import errno
 import socket
 import struct
 
@@ -101,10 +102,17 @@ class NewConnections:
                 message = self.sock.recv(1 << 16)
             except BlockingIOError:
                 return
-            except OSError:  # ENOBUFS: events were dropped
-                self.lost = True
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+                self.lost = True  # events were dropped: the next read goes on after them
                 continue
             self.destinations.update(new_connections(message))
+
+    def forget(self, port: int, destination: str) -> None:
+        """A new connection is about to use this client port: an earlier one's destination
+        must not stand for it (a REJECTed connect has no event of its own)."""
+        self.destinations.pop((port, destination), None)
 
     def stop(self) -> None:
         if self.sock is not None:

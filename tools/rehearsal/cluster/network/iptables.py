@@ -143,6 +143,7 @@ class Proxier:
             self.syncs += 1
         except OSError as error:
             self.failure = self.failure or str(error)
+            self.dirty.set()  # not in sync: the next sync tries again
         finally:
             self.syncing = False
 

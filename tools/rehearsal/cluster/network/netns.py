@@ -23,6 +23,7 @@ from functools import partial
 from tools.serverprocess import die_with_parent
 
 CLONE_NEWNET = 0x40000000
+SYSTEM_BIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _setns = _libc.setns
@@ -51,8 +52,9 @@ def available() -> str | None:
         return f"not Linux ({sys.platform})"
     if os.geteuid() != 0:
         return "not root"
-    if not any(os.access(os.path.join(d, "ip"), os.X_OK) for d in ("/usr/sbin", "/sbin", "/bin")):
-        return "no `ip` command (iproute2)"
+    for command, package in (("ip", "iproute2"), ("iptables-restore", "iptables")):
+        if not any(os.access(os.path.join(d, command), os.X_OK) for d in SYSTEM_BIN):
+            return f"no `{command}` command ({package})"
     return None
 
 
@@ -112,8 +114,12 @@ async def create(name: str) -> Namespace:
 def entered(path: str) -> Iterator[None]:
     """The calling thread in the namespace at `path`, then back where it was. Sockets made
     inside stay in that namespace wherever they are used later."""
-    here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     there = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        os.close(there)
+        raise
     try:
         setns(there)
         try:

@@ -155,6 +155,8 @@ class EmulatedService:
         or a connection still open to it?"""
         if any(view.routable(pod) for view in self.views[: self.nodes]):
             return True
+        if self.kernel is not None and not all(p.in_sync for p in self.kernel.proxiers):
+            return True  # a view has moved on, the node's rules not yet
         return self.open_connections(pod) > 0
 
     def open_connections(self, pod: str) -> int:

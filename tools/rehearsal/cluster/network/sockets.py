@@ -12,9 +12,29 @@ OPEN_STATES = {"01", "03", "08"}
 
 
 def address_of(hex_address: str) -> tuple[str, int]:
-    """An address of /proc/net/tcp ("0100007F:1F90": little-endian IPv4, then the port)."""
+    """An address of /proc/net/tcp or tcp6 ("0100007F:1F90": IPv4 as a little-endian word, or
+    IPv6 as four of them, then the port). An IPv4-mapped IPv6 address reads as IPv4, the IPv6
+    wildcard as 0.0.0.0: a server on [::]:PORT takes IPv4 connections too."""
     host, port = hex_address.split(":")
-    return socket.inet_ntoa(struct.pack("<I", int(host, 16))), int(port, 16)
+    if len(host) == 8:
+        return socket.inet_ntoa(struct.pack("<I", int(host, 16))), int(port, 16)
+    packed = b"".join(struct.pack("<I", int(host[i : i + 8], 16)) for i in range(0, 32, 8))
+    text = socket.inet_ntop(socket.AF_INET6, packed)
+    if text.startswith("::ffff:") and "." in text:
+        text = text.removeprefix("::ffff:")
+    return ("0.0.0.0" if text == "::" else text), int(port, 16)
+
+
+def socket_lines(table: str) -> list[list[str]]:
+    """The rows of a socket table file (.../net/tcp) and of its IPv6 twin (.../net/tcp6)."""
+    rows = []
+    for path in (table, table + "6"):
+        try:
+            with open(path) as entries:
+                rows += [line.split() for line in entries.read().splitlines()[1:]]
+        except OSError:  # the namespace is gone, or no IPv6
+            continue
+    return rows
 
 
 LISTEN = "0A"
@@ -23,13 +43,7 @@ LISTEN = "0A"
 def listening(table: str, address: str, port: int) -> bool:
     """Whether a socket listens on `port` at `address` (or on every address) in the socket
     table file `table` (a namespace's /proc/PID/net/tcp)."""
-    try:
-        with open(table) as entries:
-            lines = entries.read().splitlines()[1:]
-    except OSError:
-        return False
-    for line in lines:
-        fields = line.split()
+    for fields in socket_lines(table):
         if fields[3] == LISTEN:
             host, local_port = address_of(fields[1])
             if local_port == port and host in (address, "0.0.0.0"):
@@ -40,14 +54,8 @@ def listening(table: str, address: str, port: int) -> bool:
 def connections_to(namespace: Namespace, port: int, ignore: str = "") -> int:
     """Open connections to `port` in the namespace, but those from the address `ignore` (the
     control plane's probes)."""
-    try:
-        with open(namespace.proc_net("tcp")) as table:
-            lines = table.read().splitlines()[1:]
-    except OSError:  # the namespace is gone
-        return 0
     count = 0
-    for line in lines:
-        fields = line.split()
+    for fields in socket_lines(namespace.proc_net("tcp")):
         if fields[3] not in OPEN_STATES:
             continue
         local, remote = address_of(fields[1]), address_of(fields[2])

@@ -35,7 +35,7 @@ from tools.image.build import IMAGE_REPOSITORY, local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
 from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
-from tools.rehearsal.cluster.node.runtime import Runtime
+from tools.rehearsal.cluster.node.runtime import Runtime, expand
 from tools.rehearsal.cluster.node.usage import UsageFiles, usage_files_of
 from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.workload import Workload
@@ -218,8 +218,11 @@ class ContainerRuntime(Runtime):
     async def start(self, launch: Launch) -> Container:
         self.count += 1
         name = f"{self.prefix}{self.count}-{launch.pod}"
-        # The manifest's command replaces the image's entrypoint, its args the image's CMD.
-        entrypoint = ("--entrypoint", launch.command[0]) if launch.command else ()
+        # The manifest's command replaces the image's entrypoint, its args the image's CMD, each
+        # with its $(VAR) references expanded as the kubelet does.
+        command = tuple(expand(part, launch.env) for part in launch.command)
+        arguments = tuple(expand(part, launch.env) for part in launch.args)
+        entrypoint = ("--entrypoint", command[0]) if command else ()
         args = self.engine.run_args(
             self.image_for(launch.image),
             launch.env,
@@ -235,7 +238,7 @@ class ContainerRuntime(Runtime):
                 *entrypoint,
                 *resource_args(launch),
             ),
-            command=(*launch.command[1:], *launch.args),
+            command=(*command[1:], *arguments),
         )
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = asyncio.get_running_loop().time()

@@ -36,7 +36,7 @@ class ServerStop:
     """One pod's server as it stopped (seconds after SIGTERM; None: not seen)."""
 
     pod: str
-    deleted: float  # when its deletion started: the time its preStop hook took, negative
+    deleted: float  # when its deletion started: minus the time its preStop hook took
     stopped_accepting: float | None  # when no socket listened on the port any more
     idle_connection: str  # one of the IDLE_ outcomes
     idle_closed: float | None  # when the idle connection was closed or reset
@@ -55,6 +55,7 @@ class ShutdownObserver:
         self.idle_at: float | None = None  # monotonic
         self.notice = False
         self.deleted_at: float | None = None
+        self.hook_ended_at: float | None = None
         self.sigterm_at: float | None = None
         self.refused_at: float | None = None
         self.exited_at: float | None = None
@@ -63,6 +64,10 @@ class ShutdownObserver:
     def deleted(self) -> None:
         """The pod's deletion starts (its preStop hook, if any, runs from here)."""
         self.deleted_at = time.monotonic()
+
+    def hook_ended(self) -> None:
+        """The preStop hook is over (or there is none): the stop signal is due."""
+        self.hook_ended_at = time.monotonic()
 
     async def open_idle(self) -> None:
         """Just before the stop signal: one request on a kept-alive connection, left idle."""
@@ -123,9 +128,11 @@ class ShutdownObserver:
         idle_at = self.idle_at if self.idle_outcome in (IDLE_CLOSED, IDLE_RESET) else None
         # A server that exits before a poll finds it refusing stopped accepting at its exit.
         refused = self.refused_at if self.refused_at is not None else self.exited_at
+        # The hook's time, without the moment the idle connection took to open.
+        hook = (self.hook_ended_at or self.sigterm_at) - (self.deleted_at or self.sigterm_at)
         return ServerStop(
             self.pod,
-            since(self.deleted_at) or 0.0,
+            -round(hook, 3),
             since(refused),
             self.idle_outcome,
             since(idle_at),
