@@ -305,15 +305,20 @@ def test_in_containers_a_pre_stop_shorter_than_the_propagation_delay_loses_reque
     assert len(result.failed) > 0
 
 
+def container_error(tmp_path, engine, capsys, image: str) -> str:
+    """The one line `zdt rehearse --runtime ENGINE` prints for v2 with `image`, exit 2."""
+    target = variants.write(V2, [variants.put(f"{CONTAINER}/image", image)], tmp_path / "v2")
+    argv = ["--runtime", engine.name, "--to", str(target), "--quiet", "--out", str(tmp_path)]
+    assert cli_main(argv) == 2
+    return error_line(capsys)
+
+
 @pytest.mark.container
 def test_in_containers_an_image_not_built_here_is_a_one_line_error(
     tmp_path, engine, images, capsys
 ):
     image = "public.ecr.aws/your-alias/zero-downtime-app:not-built"
-    target = variants.write(V2, [variants.put(f"{CONTAINER}/image", image)], tmp_path / "v2")
-    argv = ["--runtime", engine.name, "--to", str(target), "--quiet", "--out", str(tmp_path)]
-    assert cli_main(argv) == 2
-    assert error_line(capsys).endswith(
+    assert container_error(tmp_path, engine, capsys, image).endswith(
         f"image {image} runs as localhost/zero-downtime-app:not-built, which {engine.name} "
         "does not have: build it with `zdt image build not-built`"
     )
@@ -327,10 +332,7 @@ def test_in_containers_another_image_runs_as_named_and_one_not_here_is_a_one_lin
         "localhost/python-base:3.11-bookworm"
     )  # not this repository's: as named, never mapped to a local build
     image = "registry.example.com/someone-elses-server:1.0"
-    target = variants.write(V2, [variants.put(f"{CONTAINER}/image", image)], tmp_path / "v2")
-    argv = ["--runtime", engine.name, "--to", str(target), "--quiet", "--out", str(tmp_path)]
-    assert cli_main(argv) == 2
-    assert error_line(capsys).endswith(
+    assert container_error(tmp_path, engine, capsys, image).endswith(
         f"image {image}: {engine.name} does not have it locally (the rehearsal never pulls:"
         " pull or build it first)"
     )
