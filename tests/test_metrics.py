@@ -199,6 +199,7 @@ class PlainGunicorn(ServerProcess):
             cwd=ROOT,
             env=environ,
             preexec_fn=die_with_parent,
+            start_new_session=True,  # as ServerProcess: stop() kills the master and its workers
             stdout=(log_dir / "stdout.log").open("w"),
             stderr=(log_dir / "stderr.log").open("w"),
         )

@@ -1,5 +1,6 @@
 """Start a server (`python -m app`, or a fixture) as a real process on loopback."""
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -58,6 +59,7 @@ class ServerProcess:
             stdout=(log_dir / "stdout.log").open("w"),
             stderr=(log_dir / "stderr.log").open("w"),
             preexec_fn=die_with_parent,
+            start_new_session=True,  # its own process group, workers included: stop() kills it
         )
 
     @property
@@ -122,6 +124,13 @@ class ServerProcess:
         return (self.log_dir / "stdout.log").read_text()
 
     def stop(self) -> None:
+        """SIGKILL the master and every worker, as a pod's end kills the whole container. Killing
+        the master alone orphans its workers: one stuck in its exit (seen: every thread waiting
+        on a lock, after the test's SIGQUIT) would outlive the test run."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # not a group of its own (or gone): the master alone
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
         if self.process.poll() is None:
-            self.process.kill()
             self.process.wait(10)
