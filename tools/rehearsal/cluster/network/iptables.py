@@ -95,6 +95,9 @@ def restore_input(services: list[ServicePort]) -> str:
     return "\n".join([*nat, *rules, "COMMIT", *filter_, "COMMIT", ""])
 
 
+RETRY_SECONDS = 1.0
+
+
 class Proxier:
     """One node's kube-proxy: rewrites the node's rules whenever one of its views changes.
 
@@ -131,6 +134,8 @@ class Proxier:
             await self.dirty.wait()
             self.dirty.clear()
             await self.sync()
+            if self.failure is not None:
+                await asyncio.sleep(RETRY_SECONDS)  # kube-proxy retries a failed sync, not at once
 
     async def sync(self) -> None:
         self.syncing = True
