@@ -3,7 +3,9 @@ lags behind every change. The preStop hook (app/quiescence.py) keeps a deleted p
 traffic still arrives, up to PRESTOP_MAX_SECONDS, then DRAIN_SECONDS 5 s of accepting: with the
 hook's maximum at 4 s a pod accepts new connections for about 9 s after its deletion, and a view
 later than that still sends it some, which are refused; as shipped (up to 90 s) the same late
-view loses nothing."""
+view loses nothing. Within the margin the view is 7 s late, not 8: a node's rules trail its view
+by the iptables-restore that writes them, and on a busy machine (`make test`'s five workers) a
+view 8 s late once reached the pod as it closed its listener (one reset in 1 333 requests)."""
 
 from collections import Counter
 
@@ -41,7 +43,7 @@ def contract_timings(overlay, tmp_path, prestop_max: int | None):
 
 @pytest.mark.rehearsal
 @pytest.mark.parametrize(
-    ("prestop_max", "lag", "fails"), [(4, 12.0, True), (4, 8.0, False), (None, 12.0, False)]
+    ("prestop_max", "lag", "fails"), [(4, 12.0, True), (4, 7.0, False), (None, 12.0, False)]
 )
 def test_one_view_lagging_past_the_contracts_margin_loses_requests(
     tmp_path, prestop_max, lag, fails
