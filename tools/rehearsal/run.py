@@ -235,7 +235,7 @@ class Rehearsal:
             self.target.deployment.template.version,
             self.log_dir,
             number=len(self.analysis_runs) + 1,
-            network=self.network.node(0).netns,
+            network=self.network.node_netns(0),
         )
         self.analysis_runs += runs
         for run in runs:

@@ -42,7 +42,7 @@ def chain(prefix: str, *parts: str) -> str:
 
 
 def endpoints_used(view: EndpointView) -> list[Endpoint]:
-    return sorted(view.ready or view.fallback, key=lambda e: e.address)
+    return sorted(view.usable, key=lambda e: e.address)
 
 
 def restore_input(services: list[ServicePort]) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from tools.rehearsal.cluster.network import netns
 from tools.rehearsal.cluster.network.addresses import AddressPool
 from tools.rehearsal.errors import RehearsalError
-from tools.rehearsal.traffic.load import CLIENT_ADDRESS
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/16")
@@ -37,15 +36,6 @@ FIRST_SERVICE = 10  # the k-th Service's ClusterIP is 10.96.0.(10 + k)
 class PodAddress:
     address: str  # the pod IP
     netns: str | None = None  # the file of its network namespace; None: the host's loopback
-
-
-@dataclass(frozen=True)
-class NodeNetwork:
-    """Where one node's clients connect from."""
-
-    index: int
-    address: str  # the clients' source address
-    netns: str | None = None  # None: the host's loopback
 
 
 async def ip(namespace: netns.Namespace, *commands: str) -> None:
@@ -76,7 +66,9 @@ class PodNetwork(ABC):
         return
 
     @abstractmethod
-    def node(self, index: int) -> NodeNetwork: ...
+    def node_netns(self, index: int) -> str | None:
+        """The file of node `index`'s network namespace, where its clients connect from; None:
+        the host's own (its clients on loopback)."""
 
     @abstractmethod
     def socket_table(self, pod: str) -> str:
@@ -110,8 +102,8 @@ class LoopbackNetwork(PodNetwork):
     async def sandbox(self, pod: str) -> PodAddress:
         return PodAddress(self.addresses[pod])
 
-    def node(self, index: int) -> NodeNetwork:
-        return NodeNetwork(index, CLIENT_ADDRESS)
+    def node_netns(self, index: int) -> str | None:
+        return None
 
     def socket_table(self, pod: str) -> str:
         return "/proc/net/tcp"  # the host's: every pod's loopback address is there
@@ -201,8 +193,8 @@ class NamespaceNetwork(PodNetwork):
         if namespace is not None:
             await namespace.close()
 
-    def node(self, index: int) -> NodeNetwork:
-        return NodeNetwork(index, str(POD_NETWORK[FIRST_NODE + index]), self.nodes[index].path)
+    def node_netns(self, index: int) -> str | None:
+        return self.nodes[index].path
 
     def socket_table(self, pod: str) -> str:
         namespace = self.pods.get(pod)

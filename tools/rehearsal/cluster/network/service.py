@@ -21,7 +21,6 @@ from tools.rehearsal.cluster.network.podnet import NamespaceNetwork
 from tools.rehearsal.cluster.network.proxy import ConnectionTrace, ServiceProxy
 from tools.rehearsal.cluster.network.sockets import (
     connections_to,
-    conntrack_file,
     dnat_destinations,
 )
 from tools.rehearsal.cluster.network.view import Endpoint, EndpointView, ViewSummary
@@ -111,7 +110,7 @@ class EmulatedService:
         the kernel's case "@" and the file of the node's network namespace they connect from."""
         if self.kernel is not None:
             return tuple(
-                f"{self.kernel.cluster_ip}:{self.kernel.port}@{self.kernel.network.node(i).netns}"
+                f"{self.kernel.cluster_ip}:{self.kernel.port}@{self.kernel.network.node_netns(i)}"
                 for i in range(self.nodes)
             )
         return tuple(f"{proxy.host}:{proxy.port}" for proxy in self.proxies)
@@ -123,7 +122,7 @@ class EmulatedService:
         if self.kernel is None:
             proxy = self.proxies[node]
             return await asyncio.open_connection(proxy.host, proxy.port)
-        sock = netns.socket_in(self.kernel.network.node(node).netns)
+        sock = netns.socket_in(self.kernel.network.node_netns(node))
         try:
             address = (self.kernel.cluster_ip, self.kernel.port)
             await asyncio.get_running_loop().sock_connect(sock, address)
@@ -141,7 +140,7 @@ class EmulatedService:
             return found.pod if found else ""
         network = self.kernel.network
         key = (client_port, self.kernel.cluster_ip)
-        table = conntrack_file(network.node_namespace(node).path)
+        table = network.node_namespace(node).proc_net("nf_conntrack")
         address = dnat_destinations(table, {key}).get(key)
         return network.pod_at(address) if address else ""
 

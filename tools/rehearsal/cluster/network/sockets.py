@@ -1,5 +1,6 @@
-"""A pod's TCP connections, read from its network namespace's socket table (/proc/net/tcp, as
-`ss` reads it): how many clients a terminating pod still has."""
+"""What the kernel knows of a namespace's connections: its socket tables (/proc/net/tcp and
+tcp6, as `ss` reads them: whether a server still listens, how many clients a terminating pod
+still has) and a node's conntrack table (which pod its NAT sent a connection to)."""
 
 import socket
 import struct
@@ -62,11 +63,6 @@ def connections_to(namespace: Namespace, port: int, ignore: str = "") -> int:
         if local[1] == port and remote[0] != ignore:
             count += 1
     return count
-
-
-def conntrack_file(netns_path: str) -> str:
-    """The conntrack table of the namespace whose file is /proc/PID/ns/net."""
-    return netns_path.removesuffix("/ns/net") + "/net/nf_conntrack"
 
 
 def dnat_destinations(table: str, connections: set[tuple[int, str]]) -> dict[tuple[int, str], str]:

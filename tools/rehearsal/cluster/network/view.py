@@ -138,7 +138,7 @@ class EndpointView:
             self.lags.append(self.timeline.now() - update.published)
             for pod, endpoint in update.changes.items():
                 self._apply(pod, endpoint)
-        routable = tuple(e.pod for e in (self.ready or self.fallback))
+        routable = tuple(e.pod for e in self.usable)
         if not self.history or self.history[-1][1] != routable:
             self.history.append((self.timeline.now(), routable))
         if self.on_apply is not None:
@@ -156,6 +156,12 @@ class EndpointView:
         after = endpoint.describe() if endpoint else "removed"
         if before != after:
             self.timeline.record(self.name, "view", f"{pod}: {before} -> {after}")
+
+    @property
+    def usable(self) -> list[Endpoint]:
+        """The endpoints a new connection may go to: the ready ones, or only when none is ready
+        the serving terminating ones (kubernetes pkg/proxy/topology.go CategorizeEndpoints)."""
+        return self.ready or self.fallback
 
     def pick(self) -> Endpoint | None:
         if self.ready:

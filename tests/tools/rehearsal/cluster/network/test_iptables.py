@@ -75,7 +75,7 @@ def test_a_service_without_endpoints_is_rejected():
 
 
 async def connect_from(network: NamespaceNetwork, node: int, address: str, port: int):
-    sock = netns.socket_in(network.node(node).netns)
+    sock = netns.socket_in(network.node_netns(node))
     try:
         await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (address, port)), 5)
     except BaseException:
@@ -118,7 +118,7 @@ def test_the_kernel_follows_the_rules_and_keeps_established_connections():
             proxier.add(ServicePort("default/web:80", cluster_ip(0), 80, view))
             view.on_apply = proxier.changed
             await proxier.start()
-            events = NewConnections(network.node(0).netns)
+            events = NewConnections(network.node_netns(0))
             events.start()
             # No endpoint: the filter table's REJECT refuses the connect; conntrack never
             # records it.
@@ -150,7 +150,7 @@ def test_the_kernel_follows_the_rules_and_keeps_established_connections():
             view.publish("web-1", pod)
             while not (view.ready and proxier.in_sync):
                 await asyncio.sleep(0.01)
-            refused = netns.socket_in(network.node(0).netns)
+            refused = netns.socket_in(network.node_netns(0))
             refused.bind(("0.0.0.0", 0))
             with pytest.raises(ConnectionRefusedError):
                 await loop.sock_connect(refused, (cluster_ip(0), 80))
