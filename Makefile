@@ -16,7 +16,7 @@ LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version
 UV_LOCK_BLOCK := awk '/^uv==/ { take = 1 } take && !/^ *\#/ { print } take && !/\\$$/ { exit }'
 
 # pytest-xdist workers of `make test` (docs/testing.md, "Parallel tests"); 0: one process.
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 6
 
 .PHONY: demo test lint validate bench lock release-tools clean haproxy nginx
 

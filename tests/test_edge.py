@@ -261,12 +261,23 @@ def servers():
 
 def test_the_proxy_sends_only_to_the_resolved_pods_and_never_retries_another(servers, tmp_path):
     """What the rehearsal relies on: the proxy learns its upstreams from the resolver within
-    one refresh, without a reload; a refused connection is a 502 with its cause in the log,
-    not a retry on another pod (an ALB does not retry); with no pod left, a 503."""
+    one refresh, without a reload; lookups left unanswered (the rehearsal's loop busy) change
+    nothing; a refused connection is a 502 with its cause in the log, not a retry on another pod
+    (an ALB does not retry); with no pod left, a 503."""
     routed = list(servers)
+    silent = False
+    unanswered = 0
+
+    def current() -> list[str]:
+        nonlocal unanswered
+        if silent:
+            unanswered += 1
+            raise IndexError  # what the resolver does not understand gets no answer
+        return list(routed)
 
     async def scenario():
-        resolver = UpstreamResolver("targets.edge.test", lambda: list(routed))
+        nonlocal silent
+        resolver = UpstreamResolver("targets.edge.test", current)
         port = await resolver.start()
         settings = ProxySettings("targets.edge.test.", 18181, f"127.0.0.1:{port}", 0.2, 60, 60, 5)
         proxy = HAProxy(settings, tmp_path)
@@ -291,6 +302,11 @@ def test_the_proxy_sends_only_to_the_resolved_pods_and_never_retries_another(ser
             routed[:] = [servers[1]]
             await after_lookup()
             one = {await asyncio.to_thread(get) for _ in range(8)}
+            silent = True
+            # A query and its retry unanswered: that lookup has timed out, and one more.
+            await until(lambda: unanswered >= 4, step=0.01, limit=5)
+            unheard = {await asyncio.to_thread(get) for _ in range(8)}
+            silent = False
             routed[:] = [servers[1], "127.0.0.243"]  # nothing listens there
             await after_lookup()
             mixed = [await asyncio.to_thread(get) for _ in range(8)]
@@ -300,11 +316,12 @@ def test_the_proxy_sends_only_to_the_resolved_pods_and_never_retries_another(ser
         finally:
             await proxy.stop()
             resolver.stop()
-        return both, one, mixed, none, proxy.errors()
+        return both, one, unheard, mixed, none, proxy.errors()
 
-    both, one, mixed, none, errors = asyncio.run(scenario())
+    both, one, unheard, mixed, none, errors = asyncio.run(scenario())
     assert both == set(servers)
     assert one == {servers[1]}
+    assert unheard == {servers[1]}  # with `hold timeout 0s`, every request a 503
     assert mixed.count("502") == 4 and mixed.count(servers[1]) == 4  # round robin, no retry
     assert none == "503"
     refused = [e for e in errors if e.status == 502]

@@ -53,18 +53,21 @@ def test_a_node_drain_waits_for_the_disruption_budget_and_loses_nothing(
 
 
 @pytest.mark.rehearsal
-@pytest.mark.parametrize(("graceful_timeout", "answered"), [("12", True), ("0", False)])
+@pytest.mark.parametrize(
+    ("graceful_timeout", "seconds", "answered"), [("12", 15, True), ("0", 25, False)]
+)
 def test_a_long_request_finishes_when_the_graceful_timeout_covers_it(
-    tmp_path, graceful_timeout, answered
+    tmp_path, graceful_timeout, seconds, answered
 ):
     env = {"GRACEFUL_TIMEOUT": graceful_timeout}
     source = variant(tmp_path, V1, small(V1, extra_env=env), "v1")
     target = variant(tmp_path, V2, small(V2, extra_env=env), "v2")
-    # Its pod is deleted 2 to 6 s into the rollout (later on a busy machine) and killed preStop
-    # 1 s + drain 4 s + GRACEFUL_TIMEOUT later: before a 15 s request ends with 0 s (the pod
-    # deleted up to 10 s into it; with 2 s, 8 s was too close on a busy machine: a CI run
-    # answered it), after it with 12 s.
-    result = rehearse(source, target, options(tmp_path, faults=Faults(slow_request=15)))
+    # The request starts with the rollout; its pod is deleted 2 to 6 s into it (over 10 s on a
+    # busy CI machine) and killed preStop 1 s + drain 4 s + GRACEFUL_TIMEOUT later, within the
+    # 15 s grace period. With 12 s that is after a 15 s request's end however early the deletion;
+    # with 0 s it is before a 25 s request's end unless the deletion comes 20 s in (a CI run
+    # answered a 15 s one: its pod was deleted 10 s in). The failed request ends the wait early.
+    result = rehearse(source, target, options(tmp_path, faults=Faults(slow_request=seconds)))
     slow = fault(result, SLOW_REQUEST)
     assert slow["deleted_while_running"]  # the rollout deleted its pod while it ran
     assert (slow["outcome"] == OK) is answered

@@ -201,7 +201,8 @@ def test_a_v2_that_never_gets_ready_stalls_and_fails_with_v1_serving(tmp_path, c
     broken = [
         *small(V2),
         variants.put(f"{CONTAINER}/readinessProbe/httpGet/path", "/never-ready"),
-        variants.put("/spec/progressDeadlineSeconds", 3),
+        # Long enough for > 200 requests to v1 at 120 req/s on a busy machine (3 s gave 126).
+        variants.put("/spec/progressDeadlineSeconds", 6),
     ]
     target = variants.write(V2, broken, tmp_path / "v2-broken", kind_ops=SMALL_HPA)
     out = tmp_path / "out"

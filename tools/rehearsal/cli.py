@@ -429,7 +429,7 @@ def write_report(result: Result, plot: bool = True, show: bool = True) -> dict:
     findings.write_json(result, summary, outputs[0])
     findings.write_requests(result, outputs[1])
     if plot:
-        from tools.rehearsal.report.plot import draw
+        from tools.rehearsal.report.plot import draw  # matplotlib: 2 s of imports
 
         outputs.append(draw(result, options.out_dir / f"{options.name}.png"))
     if show:

@@ -202,7 +202,7 @@ class Rehearsal:
             address,
             template.container_port,
             self.options.path,
-            partial(self.network.socket_table, name),
+            partial(self.network.listening, name, address, template.container_port),
         )
         self.pods_by_name[name] = pod
         return pod

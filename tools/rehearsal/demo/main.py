@@ -53,7 +53,6 @@ from tools.rehearsal.errors import RehearsalError
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
-from tools.rehearsal.report.plot import draw_releases
 from tools.rehearsal.traffic import profiles
 from tools.repo import ROOT
 
@@ -128,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             boundary = tolerance.of(variant.deployment.template, variant.source)
             checks = lag_checks(boundary)
             rehearse_batch(ours.rate, checks, Path(tmp))
+        from tools.rehearsal.report.plot import draw_releases  # matplotlib: 2 s of imports
+
         picture = draw_releases(
             [(release.label, release.result) for release in RELEASES], OUT / "releases.png"
         )

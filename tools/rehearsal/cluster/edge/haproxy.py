@@ -35,7 +35,11 @@ same (doc/configuration.txt; src/ at v2.6):
 - upstreams: `server-template` slots filled from the A records of one name, asked of the
   rehearsal's resolver (dns.py) once per `refresh` (`timeout resolve`); an address missing
   from the latest answer leaves its slot at once (`hold obsolete 0s`), and an empty answer
-  leaves no server (every other `hold` 0s);
+  leaves no server (`hold other 0s`: src/resolvers.c reads an answer without records as
+  RSLV_STATUS_OTHER). A lookup the resolver does not answer in time changes nothing (`hold
+  timeout`, src/server.c `snr_update_srv_status`): with 0 s one slow answer from the rehearsal's
+  own loop, busy on a loaded machine, took every server out at once and the edge answered 503
+  (`SC--`, `<NOSRV>`) with pods ready behind it, which no ALB does while its controller is slow;
 - a log line (JSON, on its stdout) for each request that ended in error (`option
   dontlog-normal`), with the status and the termination state that says why (section 8.5),
   read back by `errors()`.
@@ -150,7 +154,7 @@ resolvers rehearsal
     hold nx 0s
     hold other 0s
     hold refused 0s
-    hold timeout 0s
+    hold timeout 1h
 
 frontend edge
     bind {listen}

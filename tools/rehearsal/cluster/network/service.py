@@ -164,7 +164,7 @@ class EmulatedService:
         namespace = self.kernel.network.pod_namespace(pod)
         if namespace is None or pod not in self.ports:
             return 0
-        return connections_to(namespace, self.ports[pod], self.kernel.network.control_plane)
+        return connections_to(namespace.path, self.ports[pod], self.kernel.network.control_plane)
 
     @property
     def no_endpoint(self) -> int:

@@ -1,68 +1,125 @@
-"""What the kernel knows of a namespace's connections: its socket tables (/proc/net/tcp and
-tcp6, as `ss` reads them: whether a server still listens, how many clients a terminating pod
-still has) and a node's conntrack table (which pod its NAT sent a connection to)."""
+"""What the kernel knows of a namespace's connections: its TCP sockets, read as `ss` reads them
+(whether a server still listens, how many clients a terminating pod still has), and a node's
+conntrack table (which pod its NAT sent a connection to).
 
+The sockets come from netlink's sock_diag (linux include/uapi/linux/inet_diag.h,
+net/ipv4/inet_diag.c), which filters by state in the kernel: asking for listeners alone never
+walks the table of established connections, as reading /proc/net/tcp does every time.
+"""
+
+import contextlib
+import os
 import socket
 import struct
+from dataclasses import dataclass
 
-from tools.rehearsal.cluster.network.netns import Namespace
+from tools.rehearsal.cluster.network import netns
 
-# Connection states that can still carry a request to the server or its answer back
-# (include/net/tcp_states.h): ESTABLISHED, SYN_RECV, CLOSE_WAIT (the client closed its side).
-OPEN_STATES = {"01", "03", "08"}
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLMSG_HEADER = struct.Struct("=IHHII")
+# inet_diag_req_v2: family, protocol, extensions, pad, states; then its inet_diag_sockid:
+# source and destination ports (network order), addresses, interface, cookie.
+DIAG_REQUEST = struct.Struct("=BBBBI")
+SOCKET_ID = struct.Struct("!HH16s16s")
+SOCKET_ID_SIZE = 48
+DIAG_MESSAGE_HEAD = 4  # inet_diag_msg: family, state, timer, retransmits; then the socket id
+
+# include/net/tcp_states.h
+ESTABLISHED, SYN_RECV, CLOSE_WAIT, LISTEN = 1, 3, 8, 10
+# States that can still carry a request to the server or its answer back (CLOSE_WAIT: the client
+# closed its side).
+OPEN_STATES = (ESTABLISHED, SYN_RECV, CLOSE_WAIT)
 
 
-def address_of(hex_address: str) -> tuple[str, int]:
-    """An address of /proc/net/tcp or tcp6 ("0100007F:1F90": IPv4 as a little-endian word, or
-    IPv6 as four of them, then the port). An IPv4-mapped IPv6 address reads as IPv4, the IPv6
-    wildcard as 0.0.0.0: a server on [::]:PORT takes IPv4 connections too."""
-    host, port = hex_address.split(":")
-    if len(host) == 8:
-        return socket.inet_ntoa(struct.pack("<I", int(host, 16))), int(port, 16)
-    packed = b"".join(struct.pack("<I", int(host[i : i + 8], 16)) for i in range(0, 32, 8))
+@dataclass(frozen=True)
+class TcpSocket:
+    state: int
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+
+
+def address_text(family: int, packed: bytes) -> str:
+    """An address of a socket id. An IPv4-mapped IPv6 address reads as IPv4, the IPv6 wildcard as
+    0.0.0.0: a server on [::]:PORT takes IPv4 connections too."""
+    if family == socket.AF_INET:
+        return socket.inet_ntoa(packed[:4])
     text = socket.inet_ntop(socket.AF_INET6, packed)
     if text.startswith("::ffff:") and "." in text:
         text = text.removeprefix("::ffff:")
-    return ("0.0.0.0" if text == "::" else text), int(port, 16)
+    return "0.0.0.0" if text == "::" else text
 
 
-def socket_lines(table: str) -> list[list[str]]:
-    """The rows of a socket table file (.../net/tcp) and of its IPv6 twin (.../net/tcp6)."""
-    rows = []
-    for path in (table, table + "6"):
-        try:
-            with open(path) as entries:
-                rows += [line.split() for line in entries.read().splitlines()[1:]]
-        except OSError:  # the namespace is gone, or no IPv6
-            continue
-    return rows
+def request(family: int, states: int, local_port: int) -> bytes:
+    body = DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
+    body += struct.pack("!HH", local_port, 0) + bytes(SOCKET_ID_SIZE - 4)
+    flags = NLM_F_REQUEST | NLM_F_DUMP
+    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, flags, 1, 0) + body
 
 
-LISTEN = "0A"
+def answers(sock: socket.socket) -> list[TcpSocket]:
+    """The sockets of one dump, read until its NLMSG_DONE."""
+    found = []
+    while True:
+        data, offset = sock.recv(1 << 16), 0
+        while offset + NLMSG_HEADER.size <= len(data):
+            length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+            body = offset + NLMSG_HEADER.size
+            if kind == NLMSG_DONE:
+                return found
+            if kind == NLMSG_ERROR:
+                error = -struct.unpack_from("=i", data, body)[0]
+                raise OSError(error, f"sock_diag: {os.strerror(error)}")
+            family, state = data[body], data[body + 1]
+            local_port, remote_port, local, remote = SOCKET_ID.unpack_from(
+                data, body + DIAG_MESSAGE_HEAD
+            )
+            found.append(
+                TcpSocket(
+                    state,
+                    address_text(family, local),
+                    local_port,
+                    address_text(family, remote),
+                    remote_port,
+                )
+            )
+            offset += (length + 3) & ~3
 
 
-def listening(table: str, address: str, port: int) -> bool:
-    """Whether a socket listens on `port` at `address` (or on every address) in the socket
-    table file `table` (a namespace's /proc/PID/net/tcp)."""
-    for fields in socket_lines(table):
-        if fields[3] == LISTEN:
-            host, local_port = address_of(fields[1])
-            if local_port == port and host in (address, "0.0.0.0"):
-                return True
-    return False
+def tcp_sockets(
+    netns_path: str | None, states: tuple[int, ...], local_port: int = 0
+) -> list[TcpSocket]:
+    """The TCP sockets, IPv4 and IPv6, in `states` of the namespace at `netns_path` (None: the
+    caller's own), on `local_port` if given. Empty when the namespace is gone."""
+    mask = sum(1 << state for state in set(states))
+    try:
+        with netns.entered(netns_path) if netns_path else contextlib.nullcontext():
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+    except FileNotFoundError:
+        return []
+    with sock:
+        found = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            sock.send(request(family, mask, local_port))
+            found += answers(sock)
+    return found
 
 
-def connections_to(namespace: Namespace, port: int, ignore: str = "") -> int:
+def listening(netns_path: str | None, address: str, port: int) -> bool:
+    """Whether a socket listens on `port` at `address` (or on every address) in the namespace."""
+    return any(
+        s.local_address in (address, "0.0.0.0") for s in tcp_sockets(netns_path, (LISTEN,), port)
+    )
+
+
+def connections_to(netns_path: str, port: int, ignore: str = "") -> int:
     """Open connections to `port` in the namespace, but those from the address `ignore` (the
     control plane's probes)."""
-    count = 0
-    for fields in socket_lines(namespace.proc_net("tcp")):
-        if fields[3] not in OPEN_STATES:
-            continue
-        local, remote = address_of(fields[1]), address_of(fields[2])
-        if local[1] == port and remote[0] != ignore:
-            count += 1
-    return count
+    return sum(s.remote_address != ignore for s in tcp_sockets(netns_path, OPEN_STATES, port))
 
 
 def dnat_destinations(table: str, connections: set[tuple[int, str]]) -> dict[tuple[int, str], str]:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tools.rehearsal.cluster.network.sockets import listening
 from tools.rehearsal.traffic import httpclient
 
 POLL_SECONDS = 0.05
@@ -46,10 +45,10 @@ class ServerStop:
 
 class ShutdownObserver:
     def __init__(
-        self, pod: str, address: str, port: int, path: str, socket_table: Callable[[], str]
+        self, pod: str, address: str, port: int, path: str, listening: Callable[[], bool]
     ) -> None:
         self.pod, self.address, self.port, self.path = pod, address, port, path
-        self.socket_table = socket_table  # the /proc/.../net/tcp file the pod's sockets are in
+        self.listening = listening  # whether the server still has a socket listening
         self.idle: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.idle_outcome = IDLE_NONE
         self.idle_at: float | None = None  # monotonic
@@ -106,7 +105,7 @@ class ShutdownObserver:
 
     async def poll_accepting(self) -> None:
         while self.exited_at is None:
-            if not listening(self.socket_table(), self.address, self.port):
+            if not self.listening():
                 self.refused_at = time.monotonic()
                 return
             await asyncio.sleep(POLL_SECONDS)
