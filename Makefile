@@ -26,7 +26,8 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(UV_LOCK_BLOCK) requirements-dev.txt >$(VENV)/uv-lock.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r $(VENV)/uv-lock.txt
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.txt
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
+		requirements-dev.txt
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -62,8 +63,11 @@ demo: $(VENV)/.installed haproxy
 	$(BIN)/zdt demo
 
 ## test: lint, manifest validation and the whole test suite
+# The suite starts some thousand Python processes (servers, the CLI, stand-ins): the
+# dependencies are compiled once at install (--compile-bytecode above), and this project's own
+# modules once here, whatever PYTHONDONTWRITEBYTECODE says, instead of in every process again.
 test: lint validate haproxy nginx
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -11,6 +11,8 @@ import struct
 
 import pytest
 
+from tools.rehearsal.cluster.network import netns
+from tools.rehearsal.cluster.network.podnet import ip
 from tools.rehearsal.traffic import profiles
 from tools.rehearsal.traffic.load import Generator, LoadConfig, Target
 from tools.rehearsal.traffic.outcomes import (
@@ -19,6 +21,8 @@ from tools.rehearsal.traffic.outcomes import (
     REFUSED,
     RESET_BEFORE_ANSWER,
     TIMEOUT,
+    UNREACHABLE,
+    RequestRecord,
 )
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-App-Version: v9\r\n\r\nOK v9\n"
@@ -136,3 +140,35 @@ def test_a_kept_alive_connection_is_reused_until_the_server_says_close():
     ]
     assert first is not None and second is None  # dropped once the server said close
     assert records[0].port == records[1].port != 0
+
+
+@pytest.mark.skipif(netns.available() is not None, reason=f"{netns.available()}")
+def test_an_address_no_host_answers_is_unreachable():
+    """What a node's client meets once a pod is gone: its address is on the link, but no one
+    answers the ARP for it, and the kernel reports "no route to host"."""
+
+    async def scenario() -> RequestRecord:
+        namespace = await netns.create("unreachable")
+        try:
+            await ip(
+                namespace,
+                "link set lo up",  # the kernel's ICMP error comes back to the client through it
+                "link add eth0 type veth peer name nobody",
+                "addr add 10.9.0.1/24 dev eth0",
+                "link set nobody up",
+                "link set eth0 up",
+            )
+            with netns.entered(namespace.path):  # one ARP request, unanswered after 0.1 s
+                for setting, value in (("mcast_solicit", 1), ("retrans_time_ms", 100)):
+                    with open(f"/proc/sys/net/ipv4/neigh/eth0/{setting}", "w") as file:
+                        file.write(str(value))
+            target = f"10.9.0.2:80@{namespace.path}"
+            generator = Generator(LoadConfig((target,), request_timeout=5))
+            await generator.request(profiles.WGET, Target.parse(target), None)
+        finally:
+            await namespace.close()
+        return generator.records[0]
+
+    record = asyncio.run(scenario())
+    assert record.outcome == UNREACHABLE
+    assert record.latency < 5  # reported by the kernel, before the request timeout

@@ -16,7 +16,9 @@ from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
 from tools.rehearsal.report import findings
+from tools.rehearsal.timeline import PodEvent
 from tools.rehearsal.traffic import profiles
+from tools.rehearsal.traffic.outcomes import RESET_BEFORE_ANSWER
 from tools.repo import ROOT
 
 # One world for both runs of a server: every node's rules learn of a change within 10 s (the
@@ -66,13 +68,15 @@ def test_a_server_no_one_here_wrote_loses_requests_stock_and_none_with_the_recom
 
     # Stock: new connections from nodes that had not yet learnt of a pod's deletion reach a pod
     # that stopped listening at once (refused), or, once it is gone, an address no one answers
-    # (no answer in time). nginx is gone within milliseconds of SIGTERM: mostly the second.
+    # (no answer in time, or "no route to host" once the node's ARP for it has failed). nginx is
+    # gone within milliseconds of SIGTERM: mostly the second.
     report = findings.summarize(stock)
     causes = Counter(findings.failure_causes(report))
     assert len(stock.failed) > 0
     late = (
         causes["new connection sent to a pod no longer listening"]
         + causes["no complete answer within the request timeout"]
+        + causes["new connection sent to a pod that is gone: no one answers its address"]
     )
     assert late > 0, causes
     server = report["server"]
@@ -82,7 +86,31 @@ def test_a_server_no_one_here_wrote_loses_requests_stock_and_none_with_the_recom
     # timed run below shows the component's is enough.)
     assert server["recommended"]["preStop_sleep_s"] <= PRESTOP_SLEEP
 
-    # With the recommended timings, in the same world: nothing lost.
-    assert timed.failed == [], findings.summarize(timed)["failure_causes"]
+    # With the recommended timings, in the same world: nothing lost to the timings. What can be
+    # left is the race the report names, which no timing removes: the server closes a pooled
+    # connection as it stops while a request crosses the close (python-requests looks before it
+    # reuses one, which narrows that window but does not shut it; a busy machine widens it: one
+    # run of the whole suite lost 1 request so). On an idle machine: 0 of 14 519
+    # (docs/benchmarks.md).
+    summary = findings.summarize(timed)
+    raced = [r for r in timed.failed if crossed_the_stop(timed, r)]
+    assert timed.failed == raced, summary["failure_causes"]
     assert len(timed.records) >= 1000
-    assert findings.summarize(timed)["server"]["recommended"] is None
+    assert summary["server"]["recommended"] is None
+    if raced:
+        assert "whatever the timings" in findings.text(summary)
+
+
+def crossed_the_stop(result, request) -> bool:
+    """A request on a reused connection, cut before any answer within a second of its pod's stop
+    signal: the server closed the connection as it stopped."""
+    (pod,) = [p.name for p in result.pods if p.address == request.pod_address]
+    ended = request.started + request.latency
+    return (
+        request.reused
+        and request.outcome == RESET_BEFORE_ANSWER
+        and any(
+            e.source == pod and e.kind == PodEvent.SIGTERM and 0 <= ended - e.t <= 1.0
+            for e in result.events
+        )
+    )

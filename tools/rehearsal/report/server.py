@@ -113,8 +113,9 @@ def text_lines(server: dict | None) -> list[str]:
     if cut and not server["idle_notice"]:
         lines.append(
             "                the server closes idle kept-alive connections when stopped, without"
-            " a `Connection: close` first: a client that reuses one without checking loses a"
-            " request, whatever the timings"
+            " a `Connection: close` first: a client that reuses one loses a request whatever the"
+            " timings, every time if it does not check the connection first, and when its"
+            " request crosses the close if it does"
         )
     elif IDLE_CLOSED_BEFORE in server["idle_connection"] and server["idle_notice"]:
         lines.append("                after an answer that said `Connection: close`")

@@ -18,6 +18,7 @@ from tools.rehearsal.traffic.outcomes import (
     REFUSED,
     RESET_BEFORE_ANSWER,
     TIMEOUT,
+    UNREACHABLE,
     RequestRecord,
 )
 
@@ -65,6 +66,7 @@ def cause(request: RequestRecord, connection: ConnectionTrace | None) -> str:
         RESET_BEFORE_ANSWER: "connection closed or reset before any answer",
         CUT_MID_RESPONSE: "connection cut in the middle of an answer",
         TIMEOUT: "no complete answer within the request timeout",
+        UNREACHABLE: "new connection sent to a pod that is gone: no one answers its address",
     }.get(request.outcome, request.outcome)
 
 
@@ -119,6 +121,7 @@ def kernel_connection(request: RequestRecord, pods: dict[str, str]) -> Connectio
         RESET_BEFORE_ANSWER: "pod (reset)",
         CUT_MID_RESPONSE: "pod (reset)",
         TIMEOUT: "client",
+        UNREACHABLE: "node (no host answers the pod's address)",
     }.get(request.outcome, "pod")
     return ConnectionTrace(
         request.port,

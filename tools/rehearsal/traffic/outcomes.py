@@ -12,6 +12,9 @@ REFUSED = "refused"  # nothing listened on the address
 RESET_BEFORE_ANSWER = "reset before answer"  # the connection ended (RST or EOF), no answer
 CUT_MID_RESPONSE = "cut mid-response"  # it ended after part of the answer
 TIMEOUT = "timeout"  # no complete answer within the request timeout
+# No host answered for the address (EHOSTUNREACH): in a pod network, a pod that is gone, its
+# veth with it, so the node's ARP for its IP went unanswered.
+UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def classify(error: BaseException) -> str:
         return RESET_BEFORE_ANSWER
     if isinstance(error, TimeoutError):
         return TIMEOUT
+    if isinstance(error, OSError) and error.errno == errno.EHOSTUNREACH:
+        return UNREACHABLE
     if isinstance(error, OSError) and error.errno:
         return errno.errorcode.get(error.errno, str(error.errno)).lower()
     return type(error).__name__
