@@ -22,20 +22,21 @@ def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-VALIDATORS = {
-    (release, kind): crd.validator(directory / file, "v1alpha1")
-    for release, directory in SUPPORTED.items()
-    for kind, file in (
-        ("Application", "application-crd.yaml"),
-        ("AppProject", "appproject-crd.yaml"),
-    )
-}
+CRD_FILES = {"Application": "application-crd.yaml", "AppProject": "appproject-crd.yaml"}
+
+
+def validator(release: str, kind: str):
+    """The strict validator of `kind` in Argo CD `release`, built on first use (crd.validator
+    keeps it): collecting the tests on every worker does not build them all."""
+    return crd.validator(SUPPORTED[release] / CRD_FILES[kind], "v1alpha1")
+
+
 APPLICATION = load(ROOT / "argocd" / "application.yaml")
 PROJECT = load(ROOT / "argocd" / "project.yaml")
 
 
 def errors(manifest: dict, release: str) -> list[str]:
-    return crd.errors(VALIDATORS[release, manifest["kind"]], manifest)
+    return crd.errors(validator(release, manifest["kind"]), manifest)
 
 
 def test_argocd_holds_exactly_the_project_and_the_application():
@@ -87,7 +88,7 @@ def test_a_cluster_resource_restricted_by_name_needs_3_3_or_newer():
     for entry in PROJECT["spec"]["clusterResourceWhitelist"]:
         assert "name" in entry
     for release in SUPPORTED:
-        spec = VALIDATORS[release, "AppProject"].schema["properties"]["spec"]
+        spec = validator(release, "AppProject").schema["properties"]["spec"]
         name = spec["properties"]["clusterResourceWhitelist"]["items"]["properties"]["name"]
         assert name["type"] == "string"
         assert "Glob patterns" in name["description"]
