@@ -225,16 +225,17 @@ class NamespaceNetwork(PodNetwork):
 
 
 # Namespaces share the host's TCP hash table unless their parent sets this (Linux 6.1,
-# Documentation/networking/ip-sysctl.rst); reading a namespace's /proc/net/tcp, as the
-# rehearsal does many times a second, walks every bucket of it: 10 ms for the 262 144 of a
-# 24 GiB host, 0.65 ms for this size, which still holds 8 192 TIME_WAIT sockets a namespace.
+# Documentation/networking/ip-sysctl.rst); listing a namespace's connections (sock_diag or
+# /proc/net/tcp), as the rehearsal does many times a second, walks every bucket of it: 10 ms for
+# the 262 144 of a 24 GiB host, 0.65 ms for this size, which still holds 8 192 TIME_WAIT sockets
+# a namespace.
 CHILD_TCP_TABLE = 16384
 
 
 def own_tcp_tables() -> None:
     """Give every namespace made from the calling thread's one a TCP hash table of its own."""
     setting = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
-    with contextlib.suppress(FileNotFoundError), open(setting, "w") as entries:
+    with contextlib.suppress(OSError), open(setting, "w") as entries:
         entries.write(str(CHILD_TCP_TABLE))  # without it (before Linux 6.1): the shared table
 
 

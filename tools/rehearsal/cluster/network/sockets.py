@@ -116,7 +116,7 @@ def listening(netns_path: str | None, address: str, port: int) -> bool:
     )
 
 
-def connections_to(netns_path: str, port: int, ignore: str = "") -> int:
+def connections_to(netns_path: str | None, port: int, ignore: str = "") -> int:
     """Open connections to `port` in the namespace, but those from the address `ignore` (the
     control plane's probes)."""
     return sum(s.remote_address != ignore for s in tcp_sockets(netns_path, OPEN_STATES, port))
