@@ -6,6 +6,7 @@ temporary kustomize overlays patching overlays/v1 and overlays/v2, and run a mod
 
 import shutil
 from collections import Counter
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from tools.imageref import ImageRef
 from tools.rehearsal.cli import main as cli_main
 from tools.rehearsal.cli import rehearse_and_report
 from tools.rehearsal.cluster.autoscaling.pipeline import first_decision
+from tools.rehearsal.cluster.network import netns
+from tools.rehearsal.cluster.network.podnet import POD_NETWORK
 from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, Runtime
 from tools.rehearsal.demo.ours import rescales_during_rollout
@@ -288,6 +291,9 @@ def test_rollout_in_containers_loses_no_request(tmp_path, engine, images):
     assert set(record.version for record in result.records) == {"v1", "v2"}
     assert result.final_versions == ["v2", "v2"]
     assert len(result.records) > 300
+    if engine.name == "podman" and netns.available() is None:
+        # Each container joined its pod's network namespace: reached at its pod IP.
+        assert all(ip_address(pod.address) in POD_NETWORK for pod in result.pods)
     for pod in result.pods:  # the gunicorn master is PID 1 of the pod's container
         log = (tmp_path / "out/rehearsal-pods" / f"{pod.name}.log").read_text()
         assert "[1] [INFO] Listening at: http://0.0.0.0:8080" in log, log

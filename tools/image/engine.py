@@ -106,6 +106,7 @@ class Engine:
         *,
         name: str,
         publish: str = f"127.0.0.1::{APP_PORT}",
+        network: str | None = None,
         read_only: bool = True,
         user: str | None = None,
         extra_args: tuple[str, ...] = (),
@@ -113,12 +114,15 @@ class Engine:
     ) -> list[str]:
         """The `run --detach` arguments (without the engine's name) for one labelled container.
 
-        `publish` is `[HOST_ADDRESS:][HOST_PORT]:CONTAINER_PORT`; with `read_only` the root
+        `publish` is `[HOST_ADDRESS:][HOST_PORT]:CONTAINER_PORT`; a `network` (podman's
+        `ns:PATH`: a network namespace to join) replaces it, as nothing is published there; with
+        `read_only` the root
         filesystem is read-only and only /tmp is writable (a tmpfs), as in the Kubernetes
         manifests; `user` is `UID[:GID]` (default: the image's USER); `command` follows the
         image (it replaces its CMD).
         """
-        args = ["run", "--detach", "--name", name, "--label", LABEL, "--publish", publish]
+        args = ["run", "--detach", "--name", name, "--label", LABEL]
+        args += ["--network", network] if network else ["--publish", publish]
         if read_only:
             args += ["--read-only", "--tmpfs", "/tmp"]
         if user:

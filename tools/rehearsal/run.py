@@ -132,14 +132,15 @@ class Rehearsal:
         self.released_at: float | None = None
 
     def choose_network(self) -> podnet.PodNetwork:
-        if self.runtime.name != "process":
+        problem = self.runtime.pod_network_problem()
+        if problem is not None and self.options.network != "loopback":
             if self.options.network == "namespaces":
                 raise RehearsalError(
-                    f"--network namespaces: --runtime {self.runtime.name} publishes each"
-                    " container on a loopback address (use --runtime process)"
+                    f"--network namespaces: --runtime {self.runtime.name}: {problem}"
+                    " (use --runtime process or podman)"
                 )
             return podnet.LoopbackNetwork(
-                self.options.pod_network, f"--runtime {self.runtime.name}"
+                self.options.pod_network, f"--runtime {self.runtime.name}: {problem}"
             )
         return podnet.choose(self.options.network, self.options.pod_network)
 

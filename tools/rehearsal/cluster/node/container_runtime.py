@@ -8,8 +8,11 @@ manifest names as it is, when the engine has it locally (nothing is pulled), wit
 - the manifest's environment (the image bakes APP_VERSION in; HOST stays 0.0.0.0 inside);
 - the manifest's securityContext user (`--user`) and read-only root filesystem (`--read-only`
   with a tmpfs /tmp, the manifests' emptyDir);
-- the container port published on the pod's own loopback address, `-p 127.0.0.x:PORT:PORT`, which
-  the Service and the kubelet's probes use: nothing is ever sent to the engine's bridge address;
+- with podman, the pod's own network namespace (`--network ns:PATH`, as the process runtime's
+  servers run in it: podnet.py), where the Service's rules and the kubelet's probes reach it at
+  its pod IP; with docker, which cannot join a namespace by its file, the container port
+  published on the pod's own loopback address, `-p 127.0.0.x:PORT:PORT`. Nothing is ever sent to
+  the engine's bridge address;
 - the pod name as hostname, `--pull never`, and a name starting with NAME_PREFIX.
 
 Signals go to PID 1 (the gunicorn master) with `ENGINE kill --signal`, exec probes and hooks run
@@ -161,6 +164,13 @@ class ContainerRuntime(Runtime):
             )
         return cls(Engine.named(engine))
 
+    def pod_network_problem(self) -> str | None:
+        # podman joins a namespace by its file (`--network ns:PATH`, containers/common
+        # libnetwork/types NSPath); docker only another container's (`container:NAME`).
+        if self.engine.name != "podman":
+            return f"{self.name} cannot join a network namespace by its file"
+        return None
+
     def check(self, workloads: list[Workload]) -> None:
         problem = self.engine.problem()
         if problem:
@@ -228,6 +238,7 @@ class ContainerRuntime(Runtime):
             launch.env,
             name=name,
             publish=f"{launch.address}:{launch.port}:{launch.port}",
+            network=f"ns:{launch.netns}" if launch.netns else None,
             read_only=launch.read_only_root,
             user=launch.user,
             extra_args=(

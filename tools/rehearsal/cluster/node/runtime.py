@@ -38,6 +38,10 @@ from tools.servers import server_module
 class Runtime(ABC):
     name = "runtime"
 
+    def pod_network_problem(self) -> str | None:
+        """Why its containers cannot join a pod's network namespace; None when they can."""
+        return None
+
     def check(self, workloads: list[Workload]) -> None:
         """Raise RehearsalError, before anything starts, when these pods cannot run here."""
         return

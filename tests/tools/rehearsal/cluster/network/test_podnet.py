@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tools.image.engine import Engine
 from tools.rehearsal.cluster.network import netns, podnet
+from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.errors import RehearsalError
 from tools.repo import ROOT
 
@@ -125,3 +127,14 @@ def test_a_killed_run_leaves_no_namespace_link_or_process(tmp_path):
     # none was ever in the host's own namespace.
     assert processes_in(theirs) == []
     assert "cni0" not in {name for _, name in socket.if_nameindex()}
+
+
+def test_podman_containers_join_the_pods_namespaces_and_docker_ones_stay_on_loopback():
+    assert ContainerRuntime.named("podman").pod_network_problem() is None
+    assert ContainerRuntime.named("docker").pod_network_problem() == (
+        "docker cannot join a network namespace by its file"
+    )
+    assert "--network" not in Engine.named("docker").run_args("image", name="n")
+    args = Engine.named("podman").run_args("image", name="n", network="ns:/proc/7/ns/net")
+    assert args[args.index("--network") + 1] == "ns:/proc/7/ns/net"
+    assert "--publish" not in args
