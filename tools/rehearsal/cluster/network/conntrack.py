@@ -15,13 +15,12 @@ import errno
 import socket
 import struct
 
-from tools.rehearsal.cluster.network import netns
+from tools.rehearsal.cluster.network import netlink, netns
 
 NETLINK_NETFILTER = 12
 NF_NETLINK_CONNTRACK_NEW = 1  # the multicast group of NEW events
 SO_RCVBUFFORCE = 33
 RECEIVE_BUFFER = 16 << 20  # a burst of new connections is not lost while the loop is busy
-NLMSG_HEADER = struct.Struct("=IHHII")
 NFGENMSG_SIZE = 4
 CTA_TUPLE_ORIG, CTA_TUPLE_REPLY = 1, 2
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
@@ -63,17 +62,13 @@ def tuple_of(data: bytes) -> tuple[str, str, int, int] | None:
 def new_connections(message: bytes) -> list[tuple[tuple[int, str], str]]:
     """((client port, original destination), the reply's source: where the NAT sent it) of every
     conntrack event in one netlink read."""
-    found, offset = [], 0
-    while offset + NLMSG_HEADER.size <= len(message):
-        length = NLMSG_HEADER.unpack_from(message, offset)[0]
-        if length < NLMSG_HEADER.size:
-            break
-        body = attributes(message[offset + NLMSG_HEADER.size + NFGENMSG_SIZE : offset + length])
+    found = []
+    for _, payload in netlink.messages(message):
+        body = attributes(payload[NFGENMSG_SIZE:])
         original = tuple_of(body.get(CTA_TUPLE_ORIG, b""))
         reply = tuple_of(body.get(CTA_TUPLE_REPLY, b""))
         if original and reply:
             found.append(((original[2], original[1]), reply[0]))
-        offset += (length + 3) & ~3
     return found
 
 

@@ -13,13 +13,11 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from tools.rehearsal.cluster.network import netns
+from tools.rehearsal.cluster.network import netlink, netns
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLMSG_HEADER = struct.Struct("=IHHII")
 # inet_diag_req_v2: family, protocol, extensions, pad, states; then its inet_diag_sockid:
 # source and destination ports (network order), addresses, interface, cookie.
 DIAG_REQUEST = struct.Struct("=BBBBI")
@@ -58,25 +56,23 @@ def request(family: int, states: int, local_port: int) -> bytes:
     body = DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
     body += struct.pack("!HH", local_port, 0) + bytes(SOCKET_ID_SIZE - 4)
     flags = NLM_F_REQUEST | NLM_F_DUMP
-    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, flags, 1, 0) + body
+    header = netlink.HEADER.pack(netlink.HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, flags, 1, 0)
+    return header + body
 
 
 def answers(sock: socket.socket) -> list[TcpSocket]:
     """The sockets of one dump, read until its NLMSG_DONE."""
     found = []
     while True:
-        data, offset = sock.recv(1 << 16), 0
-        while offset + NLMSG_HEADER.size <= len(data):
-            length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
-            body = offset + NLMSG_HEADER.size
-            if kind == NLMSG_DONE:
+        for kind, payload in netlink.messages(sock.recv(1 << 16)):
+            if kind == netlink.DONE:
                 return found
-            if kind == NLMSG_ERROR:
-                error = -struct.unpack_from("=i", data, body)[0]
+            if kind == netlink.ERROR:
+                error = -struct.unpack_from("=i", payload)[0]
                 raise OSError(error, f"sock_diag: {os.strerror(error)}")
-            family, state = data[body], data[body + 1]
+            family, state = payload[0], payload[1]
             local_port, remote_port, local, remote = SOCKET_ID.unpack_from(
-                data, body + DIAG_MESSAGE_HEAD
+                payload, DIAG_MESSAGE_HEAD
             )
             found.append(
                 TcpSocket(
@@ -87,7 +83,6 @@ def answers(sock: socket.socket) -> list[TcpSocket]:
                     remote_port,
                 )
             )
-            offset += (length + 3) & ~3
 
 
 def tcp_sockets(
