@@ -13,6 +13,7 @@ import pytest
 
 from tools.image.engine import Engine
 from tools.rehearsal.cluster.network import netns, podnet
+from tools.rehearsal.cluster.node.cgroups import PARENT_PREFIX, CpuCgroups
 from tools.rehearsal.cluster.node.container_runtime import ContainerRuntime
 from tools.rehearsal.errors import RehearsalError
 from tools.repo import ROOT
@@ -127,6 +128,12 @@ def test_a_killed_run_leaves_no_namespace_link_or_process(tmp_path):
     # none was ever in the host's own namespace.
     assert processes_in(theirs) == []
     assert "cni0" not in {name for _, name in socket.if_nameindex()}
+    # The run's cgroups (its pods' CPU limits) outlive it, empty, until the next run's sweep of
+    # dead runs' ones removes them: that sweep, here.
+    cgroups = CpuCgroups.find()
+    if isinstance(cgroups, CpuCgroups):
+        cgroups.remove_stale()
+        assert list(cgroups.base.glob(f"{PARENT_PREFIX}{run.pid}-*")) == []
 
 
 def test_podman_containers_join_the_pods_namespaces_and_docker_ones_stay_on_loopback():
