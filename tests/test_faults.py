@@ -35,13 +35,20 @@ def test_a_crash_loses_only_what_was_on_the_crashed_pod_and_the_rollout_goes_on(
 
 
 @pytest.mark.rehearsal
-@pytest.mark.parametrize(("max_unavailable", "refusals"), [(1, True), ("100%", False)])
+@pytest.mark.parametrize(
+    ("max_unavailable", "always_allow_unhealthy", "refusals"),
+    [(1, False, True), ("100%", True, False)],
+)
 def test_a_node_drain_waits_for_the_disruption_budget_and_loses_nothing(
-    tmp_path, max_unavailable, refusals
+    tmp_path, max_unavailable, always_allow_unhealthy, refusals
 ):
     source = variant(tmp_path, V1, small(V1), "v1")
     target = variant(tmp_path, V2, small(V2), "v2")
-    budget = dataclasses.replace(target.disruption_budget, max_unavailable=max_unavailable)
+    budget = dataclasses.replace(
+        target.disruption_budget,
+        max_unavailable=max_unavailable,
+        always_allow_unhealthy=always_allow_unhealthy,
+    )
     target = dataclasses.replace(target, disruption_budget=budget)
     result = rehearse(source, target, options(tmp_path, faults=Faults(evict_at=0.2)))
     drain = fault(result, NODE_DRAIN)

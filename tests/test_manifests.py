@@ -328,6 +328,14 @@ BROKEN = {
         f" {DEPLOYMENT}",
         BOTH,
     ),
+    "budget-evicts-unready-pods-always": (
+        "base/poddisruptionbudget.yaml",
+        set_path("spec.unhealthyPodEvictionPolicy", "AlwaysAllow"),
+        "PodDisruptionBudget/zero-downtime-app: spec.unhealthyPodEvictionPolicy: is AlwaysAllow:"
+        " a drain could evict the last pod serving while its readiness probe fails under load;"
+        " use IfHealthyBudget (the default)",
+        BOTH,
+    ),
     "service-selects-nothing": (
         "base/service.yaml",
         set_path("spec.selector", {"app": "zero-downtime-app"}),

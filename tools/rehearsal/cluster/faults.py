@@ -97,10 +97,8 @@ async def node_drain(cluster: Cluster, after: float) -> FaultReport:
     for pod in [p for p in cluster.controller.pods() if not p.terminating and not p.gone]:
         while not pod.terminating:
             expected = cluster.controller.spec.replicas
-            allowed = (
-                budget is None
-                or (not pod.ready and budget.always_allow_unhealthy)
-                or budget.disruptions_allowed(expected, healthy_pods(cluster)) > 0
+            allowed = budget is None or budget.allows_eviction(
+                pod.ready, budget.status(expected, healthy_pods(cluster))
             )
             if allowed:
                 cluster.timeline.record(pod.name, PodEvent.EVICTED, "node drain")

@@ -30,15 +30,38 @@ class DisruptionBudget:
     min_available: int | str | None
     always_allow_unhealthy: bool  # unhealthyPodEvictionPolicy: AlwaysAllow
 
-    def disruptions_allowed(self, expected: int, healthy: int) -> int:
-        """As the disruption controller computes status.disruptionsAllowed (percentages of the
-        expected pods rounded up)."""
+    def status(self, expected: int, healthy: int) -> "BudgetStatus":
+        """The status the disruption controller writes (pkg/controller/disruption/disruption.go:
+        percentages of the expected pods rounded up, desiredHealthy at least 0, nothing allowed
+        when no pod is expected)."""
         if self.max_unavailable is not None:
             unavailable = rollingupdate.scaled(self.max_unavailable, expected, round_up=True)
-            desired = expected - unavailable
+            desired = max(0, expected - unavailable)
         else:
             desired = rollingupdate.scaled(self.min_available or 0, expected, round_up=True)
-        return max(0, healthy - desired)
+        allowed = max(0, healthy - desired) if expected > 0 else 0
+        return BudgetStatus(allowed, healthy, desired)
+
+    def allows_eviction(self, ready: bool, status: "BudgetStatus") -> bool:
+        """Whether the eviction subresource lets a running pod go
+        (pkg/registry/core/pod/storage/eviction.go): one that is not ready goes at once under
+        AlwaysAllow, and under IfHealthyBudget (the default) only while the budget is met
+        without it (currentHealthy >= desiredHealthy > 0); any other pod takes one of
+        disruptionsAllowed."""
+        if not ready and (
+            self.always_allow_unhealthy or status.current_healthy >= status.desired_healthy > 0
+        ):
+            return True
+        return status.disruptions_allowed > 0
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """What the eviction subresource reads of a PodDisruptionBudget's status."""
+
+    disruptions_allowed: int
+    current_healthy: int
+    desired_healthy: int
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,13 @@ def check_disruption_budget(overlay: Overlay) -> Problems:
                 "spec.maxUnavailable",
                 f"is {spec.get('maxUnavailable')!r}, must be 1 (one voluntary disruption at once)",
             )
+        if spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+            yield overlay.problem(
+                budget,
+                "spec.unhealthyPodEvictionPolicy",
+                "is AlwaysAllow: a drain could evict the last pod serving while its readiness"
+                " probe fails under load; use IfHealthyBudget (the default)",
+            )
 
 
 def check_service(overlay: Overlay) -> Problems:
