@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools.rehearsal.cluster.network.addresses import AddressPool
-from tools.rehearsal.cluster.node.cgroups import CpuCgroups, limit_files
+from tools.rehearsal.cluster.node.cgroups import CpuCgroups, limit_files, shares, weight_files
 from tools.rehearsal.cluster.node.container import Launch
 from tools.rehearsal.cluster.node.kubelet import Pod
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime, spawn
@@ -24,6 +24,26 @@ def test_a_limit_is_a_quota_over_the_kubelets_100ms_period():
     assert limit_files(2, 0.25) == {"cpu.max": "25000 100000"}
     assert limit_files(1, 0.2) == {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "20000"}
     assert limit_files(1, 0.001)["cpu.cfs_quota_us"] == "1000"  # the kernel's minimum
+
+
+def test_a_request_weighs_as_the_kubelets_shares():
+    # kubernetes pkg/kubelet/cm/helpers_linux.go MilliCPUToShares
+    assert [shares(cores) for cores in (None, 0, 0.001, 0.25, 1, 300)] == [
+        2,
+        2,
+        2,
+        256,
+        1024,
+        262_144,
+    ]
+    assert weight_files(1, 256) == {"cpu.shares": "256"}
+    # runc libcontainer/cgroups/utils.go ConvertCPUSharesToCgroupV2Value
+    assert [weight_files(2, n)["cpu.weight"] for n in (2, 1024, 2048, 262_144)] == [
+        "1",
+        "39",
+        "79",
+        "10000",
+    ]
 
 
 def test_without_a_cpu_controller_the_reason_is_given(tmp_path):
@@ -109,6 +129,8 @@ def test_each_pod_runs_in_its_own_cgroup_at_the_manifests_limit(tmp_path):
                 set(cgroup.pids()),
                 tree,
                 (cgroup.path / "cpu.cfs_quota_us").read_text(),
+                (cgroup.path / "cpu.shares").read_text(),
+                (runtime.cpu.parent / "cpu.shares").read_text(),
             )
         finally:
             await pod.force_stop()
@@ -116,10 +138,12 @@ def test_each_pod_runs_in_its_own_cgroup_at_the_manifests_limit(tmp_path):
             addresses.close()
         return seen, runtime
 
-    (cgroup, in_cgroup, tree, quota), runtime = asyncio.run(scenario())
+    (cgroup, in_cgroup, tree, quota, weight, parent_weight), runtime = asyncio.run(scenario())
     assert len(tree) >= 2  # the gunicorn master and its workers
     assert tree <= in_cgroup
     assert quota.strip() == "100000"  # limits.cpu "1", over the 100 ms period
+    assert weight.strip() == "256"  # requests.cpu 250m
+    assert int(parent_weight) == 1024 * os.cpu_count()  # the kubelet's kubepods: every CPU
     assert not cgroup.path.exists() and not runtime.cpu.parent.exists()
     assert runtime.notes() == [f"resources.limits.cpu enforced through {runtime.cpu.describe()}"]
 

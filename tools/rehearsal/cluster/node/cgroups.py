@@ -9,6 +9,14 @@ forks later (gunicorn's workers) is throttled with it. Where no cgroup can be wr
 no CPU controller, a cgroup v2 namespace whose root holds processes), `CpuCgroups.find` says why
 and pods run unthrottled.
 
+Every container's cgroup also gets the weight the kubelet gives it under contention,
+`resources.requests.cpu` as shares (MilliCPUToShares in the same file: 1024 a core, at least 2,
+so a pod without a request gets 2), and the run's parent the weight of the kubelet's `kubepods`
+cgroup, the node's CPUs as shares (pkg/kubelet/cm/node_container_manager_linux.go). Without it
+the parent weighed as much as one ordinary process on the host, and every pod of a run together
+got no more CPU than any one of the processes beside them (cgroup v2 `cpu.weight` converted from
+shares as runc's libcontainer/cgroups/utils.go ConvertCPUSharesToCgroupV2Value does).
+
 Every container also gets cgroups that account its CPU time and memory, whether or not it has a
 limit (the kubelet's resource metrics read them, node/usage.py): cgroup v1's cpuacct and memory
 hierarchies, or the one v2 cgroup (whose parent then hands down the memory controller as well).
@@ -28,6 +36,7 @@ from tools.rehearsal.cluster.node.usage import CGROUP_ROOT, UsageFiles
 
 CFS_PERIOD_US = 100_000  # the kubelet's cpuCFSQuotaPeriod default
 MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
+SHARES_PER_CPU, MIN_SHARES, MAX_SHARES = 1024, 2, 262_144
 PARENT_PREFIX = "zdt-rehearsal-"
 REMOVE_SECONDS = 5.0  # how long cleanup waits for killed processes to leave a cgroup
 
@@ -38,6 +47,20 @@ def limit_files(version: int, cores: float) -> dict[str, str]:
     if version == 2:
         return {"cpu.max": f"{quota} {CFS_PERIOD_US}"}
     return {"cpu.cfs_period_us": str(CFS_PERIOD_US), "cpu.cfs_quota_us": str(quota)}
+
+
+def shares(cores: float | None) -> int:
+    """The kubelet's cpu.shares for a CPU request (MilliCPUToShares)."""
+    if not cores:
+        return MIN_SHARES
+    return min(MAX_SHARES, max(MIN_SHARES, round(cores * 1000) * SHARES_PER_CPU // 1000))
+
+
+def weight_files(version: int, cpu_shares: int) -> dict[str, str]:
+    """The file that weighs a cgroup against its siblings, and what to write in it."""
+    if version == 2:
+        return {"cpu.weight": str(1 + (cpu_shares - 2) * 9999 // 262_142)}
+    return {"cpu.shares": str(cpu_shares)}
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,7 @@ class RunCgroups:
         self.parent = base / f"{PARENT_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.cgroups: list[Cgroup] = []
         self.controllers: list[str] = []  # cgroup v2: those the parent hands down to children
+        self.parent_files: dict[str, str] = {}  # written in the parent as it is made
 
     def delegate(self, controller: str) -> None:
         """Give the children (cgroup v2) the files of `controller` (cpu.max, memory.current)."""
@@ -83,20 +107,27 @@ class RunCgroups:
     def _write(self, path: Path, text: str) -> None:
         path.write_text(text)
 
-    def create(self, name: str, cores: float | None = None) -> Cgroup:
-        """A new cgroup, capped at `cores` when given (OSError when the kernel refuses)."""
+    def create(
+        self, name: str, cores: float | None = None, cpu_shares: int | None = None
+    ) -> Cgroup:
+        """A new cgroup, capped at `cores` and weighed at `cpu_shares` when given (OSError when
+        the kernel refuses)."""
         if not self.parent.exists():
             self.remove_stale()
             self.parent.mkdir()
             if self.version == 2:
                 for controller in self.controllers:
                     self._write(self.parent / "cgroup.subtree_control", f"+{controller}")
+            for file, value in self.parent_files.items():
+                self._write(self.parent / file, value)
         cgroup = Cgroup(self.parent / f"{len(self.cgroups) + 1}-{name}", cores)
         cgroup.path.mkdir()
         self.cgroups.append(cgroup)
-        if cores is not None:
-            for file, value in limit_files(self.version, cores).items():
-                self._write(cgroup.path / file, value)
+        files = {} if cores is None else limit_files(self.version, cores)
+        if cpu_shares is not None:
+            files |= weight_files(self.version, cpu_shares)
+        for file, value in files.items():
+            self._write(cgroup.path / file, value)
         return cgroup
 
     def remove_stale(self) -> None:
@@ -120,6 +151,7 @@ class CpuCgroups(RunCgroups):
         super().__init__(base, version)
         if version == 2:  # children get cpu.max only once the parent delegates cpu
             self.controllers.append("cpu")
+        self.parent_files = weight_files(version, SHARES_PER_CPU * (os.cpu_count() or 1))
 
     @classmethod
     def find(cls, root: Path = CGROUP_ROOT) -> "CpuCgroups | str":

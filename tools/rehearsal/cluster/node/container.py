@@ -21,6 +21,7 @@ class Launch:
     args: tuple[str, ...] = ()
     memory_limit: int | None = None  # bytes (likewise: the engine enforces it)
     cpu_limit: float | None = None  # cores (likewise)
+    cpu_request: float | None = None  # cores: the container's weight under contention
     netns: str | None = None  # the file of the pod's network namespace; None: the host's
     working_dir: str | None = None  # the manifest's workingDir
 

@@ -37,6 +37,7 @@ from functools import partial
 from tools.image.build import IMAGE_REPOSITORY, local_image
 from tools.image.engine import ENGINES, Engine, EngineError
 from tools.imageref import ImageRef
+from tools.rehearsal.cluster.node.cgroups import shares
 from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
 from tools.rehearsal.cluster.node.runtime import Runtime, expand
 from tools.rehearsal.cluster.node.usage import UsageFiles, usage_files_of
@@ -48,8 +49,8 @@ NO_EXIT_STATUS = -1  # the engine lost track of the container
 
 
 def resource_args(launch: Launch) -> tuple[str, ...]:
-    """The manifest's command and limits as engine options: an entrypoint, and memory without
-    swap (as the kubelet sets it) and CPUs."""
+    """The manifest's command and resources as engine options: an entrypoint, memory without
+    swap (as the kubelet sets it), CPUs, and the request's CPU shares (cgroups.shares)."""
     args: list[str] = []
     if launch.command:
         args += ["--entrypoint", launch.command[0]]
@@ -57,6 +58,7 @@ def resource_args(launch: Launch) -> tuple[str, ...]:
         args += ["--memory", str(launch.memory_limit), "--memory-swap", str(launch.memory_limit)]
     if launch.cpu_limit is not None:
         args += ["--cpus", f"{launch.cpu_limit:g}"]
+    args += ["--cpu-shares", str(shares(launch.cpu_request))]
     return tuple(args)
 
 

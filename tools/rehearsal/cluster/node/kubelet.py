@@ -250,6 +250,7 @@ class Pod:
             args=self.template.args,
             memory_limit=self.template.memory_limit,
             cpu_limit=self.template.cpu_limit,
+            cpu_request=self.template.cpu_request,
             netns=sandbox.netns if sandbox else None,
             working_dir=self.template.working_dir,
         )

@@ -24,7 +24,13 @@ from pathlib import Path
 
 from tools.rehearsal.cluster.network import netns
 from tools.rehearsal.cluster.node import probes
-from tools.rehearsal.cluster.node.cgroups import CGROUP_ROOT, Accounting, Cgroup, CpuCgroups
+from tools.rehearsal.cluster.node.cgroups import (
+    CGROUP_ROOT,
+    Accounting,
+    Cgroup,
+    CpuCgroups,
+    shares,
+)
 from tools.rehearsal.cluster.node.container import Container, ContainerUsage, Launch, wait_or_kill
 from tools.rehearsal.cluster.node.usage import UsageFiles
 from tools.rehearsal.errors import RehearsalError
@@ -68,7 +74,7 @@ class ContainerCgroups:
     """The cgroups a process-mode container runs in."""
 
     joined: tuple[Cgroup, ...] = ()  # every one its processes join
-    limit: Cgroup | None = None  # the one with its CPU limit
+    cpu: Cgroup | None = None  # the one with its CPU limit and weight
     usage: UsageFiles | None = None  # where its CPU and memory are accounted
 
 
@@ -89,8 +95,8 @@ class ProcessContainer(Container):
 
     @property
     def cgroup(self) -> Cgroup | None:
-        """The cgroup with the container's CPU limit."""
-        return self.cgroups.limit
+        """The cgroup with the container's CPU limit and weight."""
+        return self.cgroups.cpu
 
     def is_alive(self) -> bool:
         return self.process.returncode is None
@@ -255,15 +261,14 @@ class ProcessRuntime(Runtime):
         return self.cpu
 
     def cgroup_for(self, launch: Launch) -> Cgroup | None:
-        """A new cgroup with the container's CPU limit (None: no limit, or none possible)."""
-        if launch.cpu_limit is None:
-            return None
-        self.limited = True
+        """A new cgroup in the CPU controller's hierarchy, with the container's CPU limit and
+        its request's weight (None: no cgroup possible)."""
+        self.limited = self.limited or launch.cpu_limit is not None
         cpu = self.find_cpu()
         if isinstance(cpu, str) or self.cpu_failure is not None:
             return None
         try:
-            return cpu.create(launch.pod, launch.cpu_limit)
+            return cpu.create(launch.pod, launch.cpu_limit, shares(launch.cpu_request))
         except OSError as error:
             self.cpu_failure = f"cannot create a cgroup under {cpu.base}: {error.strerror}"
             return None
@@ -276,15 +281,15 @@ class ProcessRuntime(Runtime):
             cpu = self.find_cpu()
             shared = None if isinstance(cpu, str) else cpu
             self.accounting = Accounting.find(self.cgroup_root, shared)
-        limit = self.cgroup_for(launch)
-        made = {} if limit is None else {self.cpu.base: limit}  # by hierarchy
+        cpu = self.cgroup_for(launch)
+        made = {} if cpu is None else {self.cpu.base: cpu}  # by hierarchy
         usage = None
         if isinstance(self.accounting, Accounting) and self.accounting_failure is None:
             try:
                 usage = self.accounting.create(launch.pod, made)
             except OSError as error:
                 self.accounting_failure = f"cannot create a cgroup: {error.strerror}"
-        return ContainerCgroups(tuple(made.values()), limit, usage)
+        return ContainerCgroups(tuple(made.values()), cpu, usage)
 
     def notes(self) -> list[str]:
         notes = []

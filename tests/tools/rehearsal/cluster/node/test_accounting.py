@@ -48,10 +48,11 @@ def test_under_cgroup_v2_the_limit_and_the_accounting_share_the_containers_one_c
     assert runtime.accounting.cpu is runtime.accounting.memory is runtime.cpu
     assert runtime.cpu.controllers == ["cpu", "memory"]  # handed down to every container
     (cgroup,) = limited.joined
-    assert limited.limit == cgroup and (cgroup.path / "cpu.max").read_text() == "50000 100000"
+    assert limited.cpu == cgroup and (cgroup.path / "cpu.max").read_text() == "50000 100000"
     assert limited.usage.cpu == limited.usage.memory == cgroup.path
     (other,) = unlimited.joined
-    assert unlimited.limit is None and not (other.path / "cpu.max").exists()
+    assert unlimited.cpu == other and not (other.path / "cpu.max").exists()
+    assert (other.path / "cpu.weight").read_text() == "1"  # no request: the least weight
     assert other.path.parent == cgroup.path.parent == runtime.cpu.parent
 
 
