@@ -1,6 +1,8 @@
 """What a rehearsal found: every request, every event, every pod, and the figures derived."""
 
+import bisect
 import math
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from tools.rehearsal.cluster.autoscaling.pipeline import AutoscalingSummary
@@ -15,7 +17,7 @@ from tools.rehearsal.manifests.workload import Workload
 from tools.rehearsal.options import Options
 from tools.rehearsal.report.traces import FailureTrace
 from tools.rehearsal.timeline import Event
-from tools.rehearsal.traffic.outcomes import OK, RequestRecord
+from tools.rehearsal.traffic.outcomes import OK, RequestRecord, connections
 
 
 @dataclass
@@ -81,8 +83,6 @@ class Result:
     faults: list[FaultReport] = field(default_factory=list)
     aborted: str = ""  # why Argo Rollouts aborted the rollout; "" when it did not
     analyses: list[AnalysisRun] = field(default_factory=list)
-    # (run seconds, pods a new connection could go to) in the users' Service, on node 0.
-    view_history: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
     views: list[ViewSummary] = field(default_factory=list)  # every Service's view on every node
     notes: list[str] = field(default_factory=list)
     edge: EdgeSummary | None = None  # the exposure's proxy, when the users came through one
@@ -132,24 +132,57 @@ class Result:
     @property
     def new_version_exposure(self) -> float:
         """Seconds x the new version's share of the users' Service's endpoints, from the start
-        of the rollout to the end of the run: how much of the traffic it could take."""
-        new = {
-            pod.name for pod in self.pods if pod.version == self.target.deployment.template.version
-        }
+        of the rollout to the end of the run: how much of the traffic it could take. Each node
+        routes by its own view: its share is weighted by the requests that entered there."""
+        entered = Counter(r.node for r in self.exposed_records)
         total = 0.0
-        spans = [*self.view_history, (self.settled, ())]
-        for (start, pods), (end, _) in zip(spans, spans[1:], strict=False):
-            start, end = max(start, self.rollout_started), min(end, self.settled)
-            if end > start and pods:
-                total += (end - start) * sum(pod in new for pod in pods) / len(pods)
+        for node, count in entered.items():
+            spans = [*self.view_history(node), (self.settled, ())]
+            for (start, pods), (end, _) in zip(spans, spans[1:], strict=False):
+                start, end = max(start, self.rollout_started), min(end, self.settled)
+                if end > start:
+                    total += count / entered.total() * (end - start) * self.new_share(pods)
         return total
 
     @property
     def failure_bound(self) -> int:
-        """The most requests the new version could have failed: every request it could have
-        taken (the load times its exposure), plus three standard deviations of chance."""
-        expected = self.rate * self.new_version_exposure
-        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(expected) + 1)
+        """The most requests the new version could have failed. Each node's rules pick a pod
+        when a connection opens, and the connection keeps it for all its requests: a
+        connection opened while the new version had a share p of its node's view goes there
+        with probability p, carrying its n requests. Every one may fail: the expectation is
+        sum(p n), the variance sum(p (1 - p) n^2); the bound is three standard deviations
+        over the expectation, plus one."""
+        expected = variance = 0.0
+        for connection in connections(self.records):  # those opened before it have p = 0
+            p = self.new_share(self.routable_at(connection.node, connection.opened))
+            expected += p * connection.requests
+            variance += p * (1 - p) * connection.requests**2
+        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(variance) + 1)
+
+    @property
+    def exposed_records(self) -> list[RequestRecord]:
+        """The requests sent between the start of the rollout and the end of the run."""
+        return [r for r in self.records if self.rollout_started <= r.started <= self.settled]
+
+    def view_history(self, node: int) -> tuple[tuple[float, tuple[str, ...]], ...]:
+        """(run seconds, pods a new connection could go to) in the users' Service on `node`
+        (on node 0 for an entry point with no view of its own: the edge's)."""
+        histories = {
+            view.node: view.history
+            for view in self.views
+            if view.service == self.target.service.name
+        }
+        return histories.get(node, histories.get(0, ()))
+
+    def routable_at(self, node: int, t: float) -> tuple[str, ...]:
+        history = self.view_history(node)
+        index = bisect.bisect_right([start for start, _ in history], t)
+        return history[index - 1][1] if index else ()
+
+    def new_share(self, pods: tuple[str, ...]) -> float:
+        new = self.target.deployment.template.version
+        versions = {pod.name: pod.version for pod in self.pods}
+        return sum(versions.get(pod) == new for pod in pods) / len(pods) if pods else 0.0
 
     @property
     def aborted_as_designed(self) -> bool:

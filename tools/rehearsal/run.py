@@ -93,8 +93,6 @@ class Rehearsal:
             for index, name in enumerate(dict.fromkeys(names))
         }
         self.users = self.services[target.service.name]
-        # Node 0's: the analysis Jobs and the slow-request fault go through it.
-        self.view = self.users.views[0]
         self.analysis_runs: list[AnalysisRun] = []
         self.log_dir = options.out_dir / f"{options.name}-pods"
         # Only this run's pods: logs of an earlier run with the same name would mislead.
@@ -487,7 +485,6 @@ class Rehearsal:
             faults=fault_reports,
             aborted=getattr(self.controller, "abort_reason", ""),
             analyses=self.analysis_runs,
-            view_history=list(self.view.history),
             views=[view for service in self.services.values() for view in service.summaries()],
             failure_traces=failure_traces(
                 [r for r in records if not r.ok],

@@ -412,8 +412,10 @@ def text(summary: dict) -> str:
         *(
             [
                 f"  aborted       {rollout['aborted']}: {summary['failed']} failed,"
-                f" bound {rollout['failure_bound']} (the load x the new version's share of the"
-                f" Service for {rollout['new_version_exposure_s']:.2f}s)"
+                f" bound {rollout['failure_bound']} (every connection opened while the new"
+                f" version was in its node's view, with all its requests, plus 3 standard"
+                f" deviations; its share of the Service for"
+                f" {rollout['new_version_exposure_s']:.2f}s)"
             ]
             if rollout["aborted"]
             else []

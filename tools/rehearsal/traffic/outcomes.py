@@ -40,6 +40,32 @@ class RequestRecord:
         return self.outcome == OK
 
 
+@dataclass(frozen=True)
+class Connection:
+    """The requests one connection carried: a request on a new connection and those that
+    reused it after, from the same entry point, client model and local port."""
+
+    node: int
+    opened: float  # the first request's start
+    requests: int
+
+
+def connections(records: list[RequestRecord]) -> list[Connection]:
+    """Every connection the records went on (a request that made none counts as one)."""
+    found: list[Connection] = []
+    open_at: dict[tuple[int, str, int], int] = {}  # a connection's key: its index in found
+    for record in sorted(records, key=lambda r: r.started):
+        key = (record.node, record.client, record.port)
+        if record.reused and record.port and key in open_at:
+            index = open_at[key]
+            found[index] = Connection(record.node, found[index].opened, found[index].requests + 1)
+            continue
+        found.append(Connection(record.node, record.started, 1))
+        if record.port:
+            open_at[key] = len(found) - 1
+    return found
+
+
 def classify(error: BaseException) -> str:
     if isinstance(error, ConnectionRefusedError):
         return REFUSED

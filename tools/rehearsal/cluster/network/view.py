@@ -49,6 +49,8 @@ class ViewSummary:
     lags: tuple[float, ...] = ()  # each applied update's, in order
     # The age of each update not applied when the run ended: its lag is at least that.
     unapplied: tuple[float, ...] = ()
+    # (run seconds, pods a new connection could go to): every change of the node's rules.
+    history: tuple[tuple[float, tuple[str, ...]], ...] = ()
 
 
 class EndpointView:
@@ -188,4 +190,5 @@ class EndpointView:
             self.frozen_seconds,
             tuple(round(lag, 3) for lag in self.lags),
             unapplied,
+            tuple(self.history),
         )
