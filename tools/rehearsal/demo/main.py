@@ -9,17 +9,17 @@ removing pods, and the path from outside.
 2. the same rollout, at the same load, of the textbook recipe (tools/fixtures/naive: a
    worker-level ready flag), no preStop hook, maxUnavailable 1 - a kustomize variant of the
    same overlays, so it differs from ours only where the recipe does;
-3. seven rehearsals at once, each at a seventh of the load: a v2 that is ready and healthy but
+3. five rehearsals at once, each at a seventh of the load: a v2 that is ready and healthy but
    answers 500 (tools/fixtures/broken) under the rolling update, the canary and the blue-green
-   component, and a good v2 under the last two (demo/releases.py); ours with every view 1 s
-   past the endpoint lag tolerated by the preStop hook capped at 5 s, capped and as shipped
-   (demo/lag.py);
+   component, and a good v2 under the last two (demo/releases.py);
 4. from the start, beside all of these: the path from outside, through a real proxy (HAProxy,
    failing as an ALB does) in front of an emulated ALB target group 40 s late: ours with
    components/gateway-api and aws-alb, and the same release with the fixed 30 s preStop the
    component had before the hook (demo/outside.py);
-5. from the naive run on, beside 2 and 3: the HPA removing three of six pods under load, from
-   ours and from the naive design, at a seventh of the load each (demo/scaledown.py).
+5. from the naive run on, beside 2 and 3, at a seventh of the load each: the HPA removing three
+   of six pods under load, from ours and from the naive design (demo/scaledown.py); ours with
+   every view 1 s past the endpoint lag tolerated by the preStop hook capped at 5 s, capped and
+   as shipped (demo/lag.py: each change waits 11 s in every view, so these take longest).
 Exit status 0 when every rehearsal ends as it must (each prints its verdict).
 """
 
@@ -33,7 +33,6 @@ from tools.rehearsal import tolerance
 from tools.rehearsal.cli import Background, rehearse_and_report, rehearse_side_by_side, write_report
 from tools.rehearsal.cluster.node.runtime import ProcessRuntime
 from tools.rehearsal.demo.lag import (
-    LagCheck,
     boundary_variant,
     lag_checks,
     lag_plans,
@@ -58,24 +57,19 @@ from tools.repo import ROOT
 
 OUT = ROOT / "out"
 LAG_CHECKS = 2
-# The rehearsals of step 3, each at this share of ours' load, so that together they load the
-# machine as ours did.
+# The releases of step 3 and the lag checks of step 5, each at this share of ours' load, so that
+# together they load the machine as ours did.
 BATCH = len(RELEASES) + LAG_CHECKS
 NAIVE_STARTS = 6.0  # seconds
 
 
-def rehearse_batch(rate: float, checks: list[LagCheck], directory: Path) -> None:
-    """Step 3: every rehearsal at once, each in a process of its own."""
-    share = max(1.0, rate / BATCH)
+def rehearse_releases(rate: float, directory: Path) -> None:
+    """Step 3: the releases at once, each in a process of its own."""
     traffic = profiles.share(profiles.HOSTILE, BATCH)
-    plans = [
-        *lag_plans(checks, share, traffic, OUT, directory),
-        *release_plans(share, traffic, directory, OUT),
-    ]
-    results = iter(rehearse_side_by_side(plans))
-    for run in [*checks, *RELEASES]:
-        run.result = next(results)
-        write_report(run.result, plot=False, show=False)
+    plans = release_plans(max(1.0, rate / BATCH), traffic, directory, OUT)
+    for release, result in zip(RELEASES, rehearse_side_by_side(plans), strict=True):
+        release.result = result
+        write_report(result, plot=False, show=False)
     for release in RELEASES:
         verdict, expected = release.verdict()
         print(f"  {release.label:<28} {verdict}{'' if expected else '  UNEXPECTED'}")
@@ -88,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{findings.EMULATED}.\n")
     outside: Background | None = None
     scale_down: Background | None = None
+    lag: Background | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="rehearsal-outside-") as tmp:
             outside = Background(exposure_plans(Path(tmp), OUT, BATCH))
@@ -99,10 +94,19 @@ def main(argv: list[str] | None = None) -> int:
             v1, v2, ProcessRuntime("app"), ours_options("ours", OUT)
         )
         print()
+        share = max(1.0, ours.rate / BATCH)
         with tempfile.TemporaryDirectory(prefix="rehearsal-scale-down-") as tmp:
-            plans = scale_down_plans(max(1.0, ours.rate / BATCH), Path(tmp), OUT)
+            plans = scale_down_plans(share, Path(tmp), OUT)
             # After the naive run's pods have started: twelve more at once would slow them.
             scale_down = Background(plans, delay=NAIVE_STARTS)
+        found = tolerance.of(v2.deployment.template, "overlays/v2")
+        with tempfile.TemporaryDirectory(prefix="rehearsal-lag-") as tmp:
+            variant = boundary_variant("overlays/v2", Path(tmp))
+            boundary = tolerance.of(variant.deployment.template, variant.source)
+            checks = lag_checks(boundary)
+            traffic = profiles.share(profiles.HOSTILE, BATCH)
+            # Their views wait 11 s for every change: started here, they end within step 3.
+            lag = Background(lag_plans(checks, share, traffic, OUT, Path(tmp)), NAIVE_STARTS)
         with tempfile.TemporaryDirectory(prefix="rehearsal-naive-") as tmp:
             naive_v1, naive_v2 = (
                 naive_overlay("overlays/v1", Path(tmp)),
@@ -116,23 +120,21 @@ def main(argv: list[str] | None = None) -> int:
                 name="naive", out_dir=OUT, rate=ours.rate, steady_seconds=1.0, tail_seconds=0.5
             ),
         )
-        found = tolerance.of(v2.deployment.template, "overlays/v2")
-        print(
-            "\n== a broken release, and a good one, under each strategy; ours 11 s late, twice =="
-        )
+        print("\n== a broken release, and a good one, under each strategy ==")
         print(f"  ({findings.EMULATED_ROLLOUTS};")
-        print(f"   the {BATCH} at once, each at an equal share of ours' load)")
-        with tempfile.TemporaryDirectory(prefix="rehearsal-batch-") as tmp:
-            variant = boundary_variant("overlays/v2", Path(tmp))
-            boundary = tolerance.of(variant.deployment.template, variant.source)
-            checks = lag_checks(boundary)
-            rehearse_batch(ours.rate, checks, Path(tmp))
+        print(f"   the {len(RELEASES)} at once, each at 1/{BATCH} of ours' load)")
+        with tempfile.TemporaryDirectory(prefix="rehearsal-releases-") as tmp:
+            rehearse_releases(ours.rate, Path(tmp))
         from tools.rehearsal.report.plot import draw_releases  # matplotlib: 2 s of imports
 
         picture = draw_releases(
             [(release.label, release.result) for release in RELEASES], OUT / "releases.png"
         )
-        for background, runs in ((outside, EXPOSURE_RUNS), (scale_down, SCALE_DOWN_RUNS)):
+        for background, runs in (
+            (lag, checks),
+            (outside, EXPOSURE_RUNS),
+            (scale_down, SCALE_DOWN_RUNS),
+        ):
             for run, result in zip(runs, background.results(), strict=True):
                 run.result = result
                 write_report(result, plot=False, show=False)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: error: {error}", file=sys.stderr)
         return 2
     finally:
-        for background in (outside, scale_down):
+        for background in (outside, scale_down, lag):
             if background is not None:
                 background.close()
     print("\n== the HPA removes pods under load ==")
