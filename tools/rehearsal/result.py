@@ -20,6 +20,19 @@ from tools.rehearsal.timeline import Event
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord, connections
 
 
+@dataclass(frozen=True)
+class FailureChance:
+    """The requests an aborted release could have failed: their expectation, its standard
+    deviation, and the bound three of them above (plus one)."""
+
+    expected: float
+    deviation: float
+
+    @property
+    def bound(self) -> int:
+        return 0 if self.expected == 0 else math.ceil(self.expected + 3 * self.deviation + 1)
+
+
 @dataclass
 class PodSummary:
     name: str
@@ -146,18 +159,21 @@ class Result:
 
     @property
     def failure_bound(self) -> int:
-        """The most requests the new version could have failed. Each node's rules pick a pod
+        return self.failure_chance.bound
+
+    @property
+    def failure_chance(self) -> FailureChance:
+        """How many requests the new version could have failed. Each node's rules pick a pod
         when a connection opens, and the connection keeps it for all its requests: a
         connection opened while the new version had a share p of its node's view goes there
         with probability p, carrying its n requests. Every one may fail: the expectation is
-        sum(p n), the variance sum(p (1 - p) n^2); the bound is three standard deviations
-        over the expectation, plus one."""
+        sum(p n), the variance sum(p (1 - p) n^2)."""
         expected = variance = 0.0
         for connection in connections(self.records):  # those opened before it have p = 0
             p = self.new_share(self.routable_at(connection.node, connection.opened))
             expected += p * connection.requests
             variance += p * (1 - p) * connection.requests**2
-        return 0 if expected == 0 else math.ceil(expected + 3 * math.sqrt(variance) + 1)
+        return FailureChance(expected, math.sqrt(variance))
 
     @property
     def exposed_records(self) -> list[RequestRecord]:

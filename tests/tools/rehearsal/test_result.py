@@ -13,7 +13,7 @@ import pytest
 from tools.rehearsal.cluster.network.view import ViewSummary
 from tools.rehearsal.manifests.sources import load_overlay
 from tools.rehearsal.options import Options
-from tools.rehearsal.result import PodSummary, Result
+from tools.rehearsal.result import FailureChance, PodSummary, Result
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord, connections
 from tools.repo import ROOT
 
@@ -66,8 +66,8 @@ def request(t: float, node: int = 0, port: int = 0, reused: bool = False, client
     return RequestRecord(t, 0.01, OK, "v1", client, port=port, reused=reused, node=node)
 
 
-def bound(expected: float, variance: float) -> int:
-    return math.ceil(expected + 3 * math.sqrt(variance) + 1)
+def chance(expected: float, variance: float) -> FailureChance:
+    return FailureChance(pytest.approx(expected), pytest.approx(math.sqrt(variance)))
 
 
 def test_a_connection_is_a_new_one_and_the_requests_that_reused_it():
@@ -96,19 +96,20 @@ def test_requests_on_connections_of_their_own_count_one_by_one():
     # the view (12-19 s), none of the others could reach it.
     result = run([request(t) for t in range(10, 30)])
     p = 1 / 3
-    assert result.failure_bound == bound(8 * p, 8 * p * (1 - p))
+    assert result.failure_chance == chance(8 * p, 8 * p * (1 - p))
 
 
 def test_each_node_counts_by_its_own_view():
     # Node 1's view has the new pod from 16 s: 4 of its requests could reach it.
     result = run([request(t, node=1) for t in range(10, 30)])
     p = 1 / 3
-    assert result.failure_bound == bound(4 * p, 4 * p * (1 - p))
+    assert result.failure_chance == chance(4 * p, 4 * p * (1 - p))
     assert result.new_version_exposure == pytest.approx(4 * p)
 
 
 def test_a_kept_alive_connection_opened_before_the_new_version_cannot_reach_it():
     kept = [request(5.0 + i / 10, port=6000, reused=i > 0) for i in range(200)]
+    assert run(kept).failure_chance == FailureChance(0.0, 0.0)
     assert run(kept).failure_bound == 0
 
 
@@ -118,4 +119,9 @@ def test_a_kept_alive_connection_opened_beside_it_brings_every_request_it_carrie
     200 sqrt(p (1 - p)), 94."""
     kept = [request(13.0 + i / 100, port=6000, reused=i > 0) for i in range(200)]
     p = 1 / 3
-    assert run(kept).failure_bound == bound(200 * p, 200**2 * p * (1 - p))
+    assert run(kept).failure_chance == chance(200 * p, 200**2 * p * (1 - p))
+
+
+def test_the_bound_is_three_deviations_over_the_expectation_plus_one():
+    assert FailureChance(66.7, 94.3).bound == math.ceil(66.7 + 3 * 94.3 + 1)
+    assert FailureChance(0.0, 0.0).bound == 0

@@ -45,7 +45,11 @@ class Release:
         failed, total = len(r.failed), len(r.records)
         share = f"{failed} of {total} requests failed ({failed / total:.1%})" if total else ""
         if r.aborted:
-            where = f"aborted ({r.aborted}), {share}, bound {r.failure_bound}"
+            chance = r.failure_chance
+            where = (
+                f"aborted ({r.aborted}), {share}, bound {chance.bound}"
+                f" (expected {chance.expected:.0f} +- {chance.deviation:.0f})"
+            )
             return where, r.aborted_as_designed and self.broken
         if not self.broken:
             return f"complete, {share}", r.ok

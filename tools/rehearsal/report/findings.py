@@ -189,6 +189,8 @@ def summarize(result: Result) -> dict:
             ],
             "new_version_exposure_s": result.new_version_exposure,
             "failure_bound": result.failure_bound,
+            "failures_expected": round(result.failure_chance.expected, 1),
+            "failures_deviation": round(result.failure_chance.deviation, 1),
         },
         "service": {
             "no_endpoint": result.proxy_no_endpoint,
@@ -412,10 +414,10 @@ def text(summary: dict) -> str:
         *(
             [
                 f"  aborted       {rollout['aborted']}: {summary['failed']} failed,"
-                f" bound {rollout['failure_bound']} (every connection opened while the new"
-                f" version was in its node's view, with all its requests, plus 3 standard"
-                f" deviations; its share of the Service for"
-                f" {rollout['new_version_exposure_s']:.2f}s)"
+                f" bound {rollout['failure_bound']}: expected {rollout['failures_expected']:.0f}"
+                f" +- {rollout['failures_deviation']:.0f} (every connection opened while the"
+                f" new version was in its node's view, with all its requests; its share of the"
+                f" Service for {rollout['new_version_exposure_s']:.2f}s), plus 3 deviations"
             ]
             if rollout["aborted"]
             else []
