@@ -1,6 +1,7 @@
 """CPU limits in process mode: the kernel's CPU controller throttles a pod's whole process tree
-at its manifest's limits.cpu. The real tests need a writable CPU controller (root); elsewhere they
-are skipped, as the rehearsal then runs unthrottled and says so."""
+at its manifest's limits.cpu (and its memory is capped at limits.memory). The real tests need a
+writable CPU controller (root); elsewhere they are skipped, as the rehearsal then runs
+unthrottled and says so."""
 
 import asyncio
 import os
@@ -131,6 +132,7 @@ def test_each_pod_runs_in_its_own_cgroup_at_the_manifests_limit(tmp_path):
                 (cgroup.path / "cpu.cfs_quota_us").read_text(),
                 (cgroup.path / "cpu.shares").read_text(),
                 (runtime.cpu.parent / "cpu.shares").read_text(),
+                (pod.container.cgroups.usage.memory / "memory.limit_in_bytes").read_text(),
             )
         finally:
             await pod.force_stop()
@@ -138,14 +140,20 @@ def test_each_pod_runs_in_its_own_cgroup_at_the_manifests_limit(tmp_path):
             addresses.close()
         return seen, runtime
 
-    (cgroup, in_cgroup, tree, quota, weight, parent_weight), runtime = asyncio.run(scenario())
+    (cgroup, in_cgroup, tree, quota, weight, parent_weight, memory), runtime = asyncio.run(
+        scenario()
+    )
     assert len(tree) >= 2  # the gunicorn master and its workers
     assert tree <= in_cgroup
     assert quota.strip() == "100000"  # limits.cpu "1", over the 100 ms period
     assert weight.strip() == "256"  # requests.cpu 250m
     assert int(parent_weight) == 1024 * os.cpu_count()  # the kubelet's kubepods: every CPU
     assert not cgroup.path.exists() and not runtime.cpu.parent.exists()
-    assert runtime.notes() == [f"resources.limits.cpu enforced through {runtime.cpu.describe()}"]
+    assert int(memory) == template.memory_limit == 256 * 1024 * 1024  # limits.memory 256Mi
+    assert runtime.notes() == [
+        f"resources.limits.cpu enforced through {runtime.cpu.describe()}",
+        f"resources.limits.memory enforced through {runtime.accounting.describe_memory_limit()}",
+    ]
 
 
 def test_where_no_cgroup_can_be_made_pods_run_unthrottled_and_the_run_says_so(tmp_path):

@@ -1,4 +1,5 @@
-"""CPU limits for process-mode pods, through the kernel's CPU controller, as the kubelet sets them.
+"""CPU and memory limits for process-mode pods, through the kernel's controllers, as the kubelet
+sets them.
 
 Each container gets its own cgroup under one parent per run, with `resources.limits.cpu` as a
 CFS quota over the kubelet's 100 ms period (kubernetes pkg/kubelet/cm/helpers_linux.go
@@ -20,8 +21,10 @@ shares as runc's libcontainer/cgroups/utils.go ConvertCPUSharesToCgroupV2Value d
 Every container also gets cgroups that account its CPU time and memory, whether or not it has a
 limit (the kubelet's resource metrics read them, node/usage.py): cgroup v1's cpuacct and memory
 hierarchies, or the one v2 cgroup (whose parent then hands down the memory controller as well).
-The server joins all of them. Where they cannot be made, `Accounting.find` says why and those
-pods have no metrics.
+The server joins all of them. `resources.limits.memory` caps the memory one, as runc writes it
+for the kubelet: over it, the kernel's out-of-memory killer ends a process of the container.
+Where they cannot be made, `Accounting.find` says why and those pods have no metrics and no
+memory limit.
 """
 
 import contextlib
@@ -54,6 +57,12 @@ def shares(cores: float | None) -> int:
     if not cores:
         return MIN_SHARES
     return min(MAX_SHARES, max(MIN_SHARES, round(cores * 1000) * SHARES_PER_CPU // 1000))
+
+
+def memory_limit_files(version: int, limit: int) -> dict[str, str]:
+    """The file that caps a cgroup's memory at `limit` bytes (runc's fs/memory.go and
+    fs2/memory.go: memory.limit_in_bytes, memory.max), and what to write in it."""
+    return {"memory.max" if version == 2 else "memory.limit_in_bytes": str(limit)}
 
 
 def weight_files(version: int, cpu_shares: int) -> dict[str, str]:
@@ -212,13 +221,24 @@ class Accounting:
     def hierarchies(self) -> list[RunCgroups]:
         return [self.cpu] if self.memory is self.cpu else [self.cpu, self.memory]
 
-    def create(self, name: str, made: dict[Path, Cgroup]) -> UsageFiles:
+    def create(
+        self, name: str, made: dict[Path, Cgroup], memory_limit: int | None = None
+    ) -> UsageFiles:
         """The container's accounting cgroups, reusing those of `made` (by hierarchy base) and
-        adding the new ones there (OSError when the kernel refuses)."""
+        adding the new ones there, its memory capped at `memory_limit` bytes when given
+        (OSError when the kernel refuses)."""
         for hierarchy in self.hierarchies():
             if hierarchy.base not in made:
                 made[hierarchy.base] = hierarchy.create(name)
-        return UsageFiles(self.version, made[self.cpu.base].path, made[self.memory.base].path)
+        memory = made[self.memory.base].path
+        if memory_limit is not None:
+            for file, value in memory_limit_files(self.version, memory_limit).items():
+                (memory / file).write_text(value)
+        return UsageFiles(self.version, made[self.cpu.base].path, memory)
+
+    def describe_memory_limit(self) -> str:
+        file = next(iter(memory_limit_files(self.version, 0)))
+        return f"cgroup v{self.version} {file} under {self.memory.parent}"
 
 
 def remove(cgroups: list[Cgroup], parent: Path) -> list[Path]:

@@ -3,7 +3,7 @@
 A runtime starts a container for a Launch (the pod's address, port, environment and version)
 and returns a handle to signal it, kill it, wait for it and exec in it. ProcessRuntime runs
 `python -m <module>` directly on the pod's loopback address, in cgroups that account its CPU
-and memory and cap it at the container's CPU limit where the kernel lets it (node/cgroups.py);
+and memory and cap them at the container's limits where the kernel lets it (node/cgroups.py);
 ContainerRuntime (node/container_runtime.py) runs the built image with podman or docker,
 publishing <address>:<port> to the container's port.
 """
@@ -128,6 +128,17 @@ class ProcessContainer(Container):
         )
         return await wait_or_kill(process, timeout)
 
+    async def oom_killed(self) -> bool:
+        """Whether the kernel's out-of-memory killer ended a process of the container (the
+        kubelet's OOMKilled: runc reports the cgroup's oom_kill events)."""
+        files = self.cgroups.usage
+        if files is None:
+            return False
+        try:
+            return files.oom_kills() > 0
+        except OSError:
+            return False
+
     async def usage(self) -> ContainerUsage | None:
         files = self.cgroups.usage
         if files is None or not self.is_alive():
@@ -220,7 +231,6 @@ class ProcessRuntime(Runtime):
         return os.pathsep.join([str(Path(self.python).parent), os.environ.get("PATH", "/usr/bin")])
 
     def check(self, workloads: list[Workload]) -> None:
-        # Of resources.limits only cpu is enforced.
         for workload in workloads:
             template = workload.deployment.template
             if template.args and not template.command:
@@ -252,6 +262,7 @@ class ProcessRuntime(Runtime):
         self.cpu: CpuCgroups | str | None = None  # the CPU controller, or why there is none
         self.cpu_failure: str | None = None  # why a cgroup could not be created
         self.limited = False  # a container had a CPU limit
+        self.memory_limited = False  # a container had a memory limit
         self.accounting: Accounting | str | None = None  # where usage is accounted, or why not
         self.accounting_failure: str | None = None
 
@@ -281,12 +292,13 @@ class ProcessRuntime(Runtime):
             cpu = self.find_cpu()
             shared = None if isinstance(cpu, str) else cpu
             self.accounting = Accounting.find(self.cgroup_root, shared)
+        self.memory_limited = self.memory_limited or launch.memory_limit is not None
         cpu = self.cgroup_for(launch)
         made = {} if cpu is None else {self.cpu.base: cpu}  # by hierarchy
         usage = None
         if isinstance(self.accounting, Accounting) and self.accounting_failure is None:
             try:
-                usage = self.accounting.create(launch.pod, made)
+                usage = self.accounting.create(launch.pod, made, launch.memory_limit)
             except OSError as error:
                 self.accounting_failure = f"cannot create a cgroup: {error.strerror}"
         return ContainerCgroups(tuple(made.values()), cpu, usage)
@@ -302,6 +314,12 @@ class ProcessRuntime(Runtime):
         why = self.accounting if isinstance(self.accounting, str) else self.accounting_failure
         if why is not None:
             notes.append(f"resource metrics NOT available (no CPU and memory accounting): {why}")
+        if self.memory_limited:
+            if why is not None:
+                notes.append(f"resources.limits.memory NOT enforced: {why}")
+            else:
+                where = self.accounting.describe_memory_limit()
+                notes.append(f"resources.limits.memory enforced through {where}")
         return notes
 
     def environment(self, launch: Launch) -> dict[str, str]:

@@ -40,6 +40,12 @@ class UsageFiles:
             inactive = "total_inactive_file"
         return max(0, usage - stat(self.memory / "memory.stat").get(inactive, 0))
 
+    def oom_kills(self) -> int:
+        """How many processes the out-of-memory killer ended in the cgroup (v1
+        memory.oom_control, v2 memory.events: oom_kill)."""
+        file = "memory.events" if self.version == 2 else "memory.oom_control"
+        return stat(self.memory / file).get("oom_kill", 0)
+
 
 def stat(path: Path) -> dict[str, int]:
     """A flat-keyed cgroup file ("key value" lines: cpu.stat, memory.stat)."""

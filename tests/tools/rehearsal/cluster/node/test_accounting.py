@@ -1,7 +1,7 @@
 """Accounting cgroups in process mode: every container's CPU time and memory are counted in its
-own cgroups, which its whole process tree joins before exec. The real tests need writable
-cpuacct and memory controllers (root); elsewhere they are skipped, as the rehearsal then has no
-resource metrics and says so."""
+own cgroups, which its whole process tree joins before exec, and its memory is capped at its
+limit. The real tests need writable cpuacct and memory controllers (root); elsewhere they are
+skipped, as the rehearsal then has no resource metrics and no memory limit, and says so."""
 
 import asyncio
 import sys
@@ -16,9 +16,17 @@ from tools.rehearsal.cluster.node.runtime import ProcessContainer, ProcessRuntim
 MIB = 1024 * 1024
 
 
-def launch(tmp_path, cpu_limit: float | None = None) -> Launch:
+def launch(tmp_path, cpu_limit: float | None = None, memory_limit: int | None = None) -> Launch:
     return Launch(
-        "app-1", "app:v1", "v1", "127.0.0.2", 8080, {}, tmp_path / "app-1.log", cpu_limit=cpu_limit
+        "app-1",
+        "app:v1",
+        "v1",
+        "127.0.0.2",
+        8080,
+        {},
+        tmp_path / "app-1.log",
+        cpu_limit=cpu_limit,
+        memory_limit=memory_limit,
     )
 
 
@@ -38,6 +46,10 @@ def test_where_no_accounting_cgroup_can_be_made_pods_have_no_metrics_and_the_run
         "resource metrics NOT available (no CPU and memory accounting): "
         f"no cpuacct controller under {tmp_path}"
     ]
+    runtime.cgroups_for(launch(tmp_path, memory_limit=256 * MIB))
+    assert runtime.notes()[-1] == (
+        f"resources.limits.memory NOT enforced: no cpuacct controller under {tmp_path}"
+    )
 
 
 def test_under_cgroup_v2_the_limit_and_the_accounting_share_the_containers_one_cgroup(tmp_path):
@@ -54,6 +66,9 @@ def test_under_cgroup_v2_the_limit_and_the_accounting_share_the_containers_one_c
     assert unlimited.cpu == other and not (other.path / "cpu.max").exists()
     assert (other.path / "cpu.weight").read_text() == "1"  # no request: the least weight
     assert other.path.parent == cgroup.path.parent == runtime.cpu.parent
+    capped = runtime.cgroups_for(replace(launch(tmp_path), pod="app-3", memory_limit=256 * MIB))
+    assert (capped.usage.memory / "memory.max").read_text() == str(256 * MIB)
+    assert not (other.path / "memory.max").exists()
 
 
 def accounting_runtime() -> ProcessRuntime:
@@ -168,4 +183,38 @@ def test_the_working_set_grows_when_the_process_allocates(tmp_path):
     print(f"working set {before.memory_working_set / MIB:.1f} MiB, then {grown / MIB:.1f} MiB more")
     assert before.memory_working_set > 1 * MIB  # the interpreter itself
     assert 60 * MIB < grown < 80 * MIB
+    assert not runtime.accounting.memory.parent.exists()
+
+
+def test_over_its_memory_limit_a_container_is_oom_killed_and_under_it_not(tmp_path):
+    """64 MiB allocated: in a container capped at 32 MiB the kernel's out-of-memory killer
+    ends it (SIGKILL, counted in its cgroup), at 256 MiB it carries on."""
+    runtime = accounting_runtime()
+
+    async def allocate(limit: int) -> tuple[int, bool]:
+        name = f"app-{limit // MIB}"
+        cgroups = runtime.cgroups_for(replace(launch(tmp_path), pod=name, memory_limit=limit))
+        pipe = asyncio.subprocess.PIPE
+        process = await spawn(
+            (sys.executable, "-c", ALLOCATE), cgroups.joined, stdin=pipe, stdout=pipe
+        )
+        container = ProcessContainer(process, {}, cgroups, asyncio.get_running_loop().time())
+        try:
+            await container.process.stdout.readline()
+            container.process.stdin.write(b"\n\n")
+            await container.process.stdin.drain()
+            return await container.wait(), await container.oom_killed()
+        finally:
+            await container.kill()
+
+    async def scenario():
+        try:
+            return await allocate(32 * MIB), await allocate(256 * MIB)
+        finally:
+            await runtime.cleanup()
+
+    over, under = asyncio.run(scenario())
+    assert over == (-9, True)
+    assert under == (0, False)
+    assert any("resources.limits.memory enforced through" in n for n in runtime.notes())
     assert not runtime.accounting.memory.parent.exists()
