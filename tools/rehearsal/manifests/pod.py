@@ -143,9 +143,9 @@ def read_probe(fields: Fields, kind: str, ports: dict[str, int]) -> Probe:
         )
     if fields.has("exec"):
         return Probe(action="exec", command=fields.child("exec").strings("command"), **common)
-    raise fields.error(
-        "httpGet", "a probe needs httpGet, tcpSocket or exec (grpc is not rehearsed)"
-    )
+    if fields.has("grpc"):
+        raise fields.error("grpc", "grpc probes are not rehearsed: use httpGet, tcpSocket or exec")
+    raise fields.error("httpGet", "a probe needs httpGet, tcpSocket or exec")
 
 
 def read_pre_stop(fields: Fields, ports: dict[str, int]) -> PreStop:
@@ -157,6 +157,12 @@ def read_pre_stop(fields: Fields, ports: dict[str, int]) -> PreStop:
         http = fields.child("httpGet")
         port = resolve_port(http.data.get("port"), ports, http, "port")
         return PreStop("http", port=port, path=http.text("path", "/"))
+    if fields.has("tcpSocket"):
+        # k8s.io/api core/v1 LifecycleHandler: deprecated, "NOT supported as a
+        # LifecycleHandler"; the hook fails at runtime.
+        raise fields.error(
+            "tcpSocket", "not supported as a preStop handler: use sleep, exec or httpGet"
+        )
     raise fields.error("sleep", "preStop needs sleep, exec or httpGet")
 
 
