@@ -7,15 +7,14 @@ NEW_JOINS_1, beside two old pods (a third of each view), and leaves both at NEW_
 """
 
 import math
+from dataclasses import replace
 
 import pytest
 
+from tests.tools.rehearsal.made_up import made_up_result
 from tools.rehearsal.cluster.network.view import ViewSummary
-from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal.options import Options
 from tools.rehearsal.result import FailureChance, PodSummary, Result
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord, connections
-from tools.repo import ROOT
 
 ROLLOUT_STARTED, NEW_JOINS_0, NEW_JOINS_1, NEW_LEAVES, SETTLED = 10.0, 12.0, 16.0, 20.0, 30.0
 OLD = ("old-a", "old-b")
@@ -26,34 +25,18 @@ def history(joins: float) -> tuple:
 
 
 def run(records: list[RequestRecord]) -> Result:
-    v1 = load_overlay(ROOT / "overlays/v1", "overlays/v1")
-    v2 = load_overlay(ROOT / "overlays/v2", "overlays/v2")
-    old, new = v1.deployment.template.version, v2.deployment.template.version
-    service = v2.service.name
-    return Result(
-        name="aborted",
-        source=v1,
-        target=v2,
-        options=Options(progress=False),
-        runtime="process",
-        records=records,
-        events=[],
+    result = made_up_result(records=records)
+    old, new = result.source.deployment.template.version, result.target.deployment.template.version
+    service = result.target.service.name
+    return replace(
+        result,
         pods=[
             *(PodSummary(name, old, "", 0, [], []) for name in OLD),
             PodSummary("new", new, "", 0, [], []),
         ],
-        capacity=None,
-        rate=100.0,
-        load_started=0.0,
-        steady_started=0.0,
         rollout_started=ROLLOUT_STARTED,
-        rollout_completed=None,
         rollout_failed="aborted",
         settled=SETTLED,
-        startup_seconds=1.0,
-        final_versions=[old, old],
-        proxy_no_endpoint=0,
-        proxy_backend_failed=0,
         aborted="analysis failed",
         views=[
             ViewSummary(service, 0, 2, 0.5, 0.0, history=history(NEW_JOINS_0)),

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.rehearsal.manifests.sources import load_overlay
-from tools.rehearsal.options import Options
+from tests.tools.rehearsal.made_up import made_up_result
 from tools.rehearsal.report import findings, latency
 from tools.rehearsal.result import Result
 from tools.rehearsal.traffic.outcomes import OK, RequestRecord
-from tools.repo import ROOT
 
 LOAD_STARTED, STEADY_STARTED, ROLLOUT_STARTED, SETTLED = 5.0, 8.0, 20.0, 30.0
 PROBE_DRAINED = STEADY_STARTED + 0.05  # the probe's last request answered
@@ -50,29 +48,16 @@ def probed_run(
     capacity: float | None = 1000.0,
     rollout_started: float = ROLLOUT_STARTED,
 ) -> Result:
-    v1 = load_overlay(ROOT / "overlays/v1", "overlays/v1")
-    v2 = load_overlay(ROOT / "overlays/v2", "overlays/v2")
-    return Result(
-        name="ours",
-        source=v1,
-        target=v2,
-        options=Options(progress=False),
-        runtime="process",
+    return made_up_result(
         records=probed_records() if records is None else records,
-        events=[],
-        pods=[],
         capacity=capacity,
         rate=RATE,
         load_started=LOAD_STARTED,
         steady_started=STEADY_STARTED,
         rollout_started=rollout_started,
         rollout_completed=SETTLED - 1,
-        rollout_failed="",
         settled=SETTLED,
-        startup_seconds=1.0,
         final_versions=["v2"] * 3,
-        proxy_no_endpoint=0,
-        proxy_backend_failed=0,
     )
 
 
