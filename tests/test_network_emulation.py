@@ -158,6 +158,26 @@ def test_a_propagation_delay_without_jitter_is_exactly_that_lag_on_every_view():
     assert all(view.lags == [pytest.approx(2.0)] * 20 for view in web.views)
 
 
+def test_the_starting_state_reaches_every_view_at_once_and_later_changes_after_their_lag():
+    """A run's starting pods stand for pods that have served for an hour: every view caught up
+    with them long ago (run.py brings them up with the views not lagging)."""
+
+    async def scenario():
+        web = service(Options(propagation_delay=2.0, propagation_jitter=0.0).node_lags())
+        web.lagging(False)
+        web.slices.pod_changed("a", endpoint("a", "ready"))
+        await asyncio.sleep(0.1)
+        at_once = [view.routable("a") for view in web.views]
+        web.lagging(True)
+        web.slices.pod_changed("a", endpoint("a", "terminating"))
+        await asyncio.sleep(3)
+        return at_once, web
+
+    at_once, web = run(scenario())
+    assert at_once == [True, True, True]
+    assert all(view.lags == [pytest.approx(0.0), pytest.approx(2.0)] for view in web.views)
+
+
 def test_a_slow_view_lags_exactly_its_seconds_and_the_others_keep_theirs():
     options = Options(propagation_delay=0.5, propagation_jitter=0.0, slow_views=(SlowView(1, 12),))
     assert options.node_lags() == [UniformLag(0.5), UniformLag(12.0), UniformLag(0.5)]

@@ -347,6 +347,8 @@ class Rehearsal:
         if self.edge is not None:
             await self.edge.start()
             self.say(self.edge.describe(options.alb_lag))
+        for service in self.services.values():
+            service.lagging(False)  # until the starting state is up: see EndpointView.lagging
         self.controller.apply(self.source.deployment)
         if options.start_replicas is not None:
             self.controller.update_scale(options.start_replicas)  # as an HPA left it
@@ -371,6 +373,8 @@ class Rehearsal:
                 )
             for pod in self.controller.pods():
                 pod.backdate(STARTING_AGE)
+            for service in self.services.values():
+                service.lagging(True)
             load = LoadProcess(
                 LoadConfig(
                     # The exposure's proxy, or each node's Service: clients spread over them.

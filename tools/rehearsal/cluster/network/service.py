@@ -79,6 +79,12 @@ class EmulatedService:
         self.slices = EndpointSliceController(self.views, batch_period)
         self.ports: dict[str, int] = {}  # each published pod's port, to count its connections
 
+    def lagging(self, on: bool) -> None:
+        """Whether endpoint changes reach every view (the edge's too) after their lag, or at
+        once."""
+        for view in self.slices.views:
+            view.lagging = on
+
     def summaries(self) -> list[ViewSummary]:
         return [view.summary(self.name) for view in self.views]
 

@@ -77,6 +77,9 @@ class EndpointView:
         self.node = node
         self.lag = lag
         self.rng = rng
+        # False while a run brings up its starting state, which stands for pods that have
+        # served for an hour: every view caught up with them long ago (run.py).
+        self.lagging = True
         self.current: dict[str, Endpoint] = {}
         self.published: dict[str, Endpoint | None] = {}
         self.queue: deque[Update] = deque()  # published, not yet applied, in order
@@ -111,7 +114,8 @@ class EndpointView:
         loop = asyncio.get_running_loop()
         self.numbered += 1
         self.queue.append(Update(self.numbered, self.timeline.now(), changes))
-        self.last_apply = max(loop.time() + self.lag.sample(self.rng), self.last_apply)
+        delay = self.lag.sample(self.rng) if self.lagging else 0.0
+        self.last_apply = max(loop.time() + delay, self.last_apply)
         # Timers due at the same moment may fire in any order: each one applies every update up
         # to its own.
         loop.call_at(self.last_apply, self._lag_over, self.numbered)
