@@ -4,6 +4,7 @@ import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from tools.rehearsal.cluster.autoscaling.pipeline import AutoscalingSummary
 from tools.rehearsal.cluster.deployment import DeploymentController, Resize
@@ -161,7 +162,7 @@ class Result:
     def failure_bound(self) -> int:
         return self.failure_chance.bound
 
-    @property
+    @cached_property
     def failure_chance(self) -> FailureChance:
         """How many requests the new version could have failed. Each node's rules pick a pod
         when a connection opens, and the connection keeps it for all its requests: a
@@ -180,25 +181,33 @@ class Result:
         """The requests sent between the start of the rollout and the end of the run."""
         return [r for r in self.records if self.rollout_started <= r.started <= self.settled]
 
-    def view_history(self, node: int) -> tuple[tuple[float, tuple[str, ...]], ...]:
-        """(run seconds, pods a new connection could go to) in the users' Service on `node`
-        (on node 0 for an entry point with no view of its own: the edge's)."""
-        histories = {
+    @cached_property
+    def view_histories(self) -> dict[int, tuple[tuple[float, tuple[str, ...]], ...]]:
+        """Each node's (run seconds, pods a new connection could go to) in the users'
+        Service."""
+        return {
             view.node: view.history
             for view in self.views
             if view.service == self.target.service.name
         }
-        return histories.get(node, histories.get(0, ()))
+
+    def view_history(self, node: int) -> tuple[tuple[float, tuple[str, ...]], ...]:
+        """`node`'s, or node 0's for an entry point with no view of its own (the edge's)."""
+        return self.view_histories.get(node, self.view_histories.get(0, ()))
 
     def routable_at(self, node: int, t: float) -> tuple[str, ...]:
         history = self.view_history(node)
-        index = bisect.bisect_right([start for start, _ in history], t)
+        index = bisect.bisect_right(history, t, key=lambda change: change[0])
         return history[index - 1][1] if index else ()
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        """Each pod's version, by its name."""
+        return {pod.name: pod.version for pod in self.pods}
 
     def new_share(self, pods: tuple[str, ...]) -> float:
         new = self.target.deployment.template.version
-        versions = {pod.name: pod.version for pod in self.pods}
-        return sum(versions.get(pod) == new for pod in pods) / len(pods) if pods else 0.0
+        return sum(self.versions.get(pod) == new for pod in pods) / len(pods) if pods else 0.0
 
     @property
     def aborted_as_designed(self) -> bool:
